@@ -1,0 +1,31 @@
+"""Genomes (DAG architectures), search spaces, mutations and analytic costs.
+
+This package never imports TensorFlow.
+"""
+
+from tfnas.genome import mutations
+from tfnas.genome.costs import GenomeCosts, TensorCost, analyze
+from tfnas.genome.genome import IN, OUT, SCHEMA_VERSION, Downsample, Genome, Head, stage_order
+from tfnas.genome.ops import NODE_OPS, parse_op_choice
+from tfnas.genome.spaces import SPACES, MicroSpace, MSNASSpace, SearchSpace, get_space
+
+__all__ = [
+    "Genome",
+    "Downsample",
+    "Head",
+    "IN",
+    "OUT",
+    "SCHEMA_VERSION",
+    "stage_order",
+    "NODE_OPS",
+    "parse_op_choice",
+    "SearchSpace",
+    "MSNASSpace",
+    "MicroSpace",
+    "SPACES",
+    "get_space",
+    "GenomeCosts",
+    "TensorCost",
+    "analyze",
+    "mutations",
+]
