@@ -1,0 +1,25 @@
+"""A replica of TFLM's arena planning: lifetimes, greedy planner, tail, reordering.
+
+Nothing here imports TensorFlow.
+"""
+
+from tfnas.memory.arena import MemoryPlan, PlacedBuffer, plan_memory
+from tfnas.memory.planner import BufferSpec, GreedyPlan, GreedyPlanner, find_overlaps, greedy_plan
+from tfnas.memory.reorder import ReorderResult, best_order
+from tfnas.memory.targets import TARGETS, Target, get_target
+
+__all__ = [
+    "BufferSpec",
+    "GreedyPlan",
+    "GreedyPlanner",
+    "MemoryPlan",
+    "PlacedBuffer",
+    "ReorderResult",
+    "TARGETS",
+    "Target",
+    "best_order",
+    "find_overlaps",
+    "get_target",
+    "greedy_plan",
+    "plan_memory",
+]
