@@ -1,0 +1,5 @@
+import sys
+
+from tfnas.cli import main
+
+sys.exit(main())

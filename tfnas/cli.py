@@ -1,0 +1,102 @@
+"""The ``tfnas`` command line (also ``python -m tfnas``).
+
+Subcommands:
+
+- ``tfnas inspect MODEL.tflite``: TFLM arena, flash, MACs (see :mod:`tfnas.inspect`);
+- ``tfnas demo``: the pipeline on scikit-learn's 8x8 digits: sample a genome,
+  print its analytic costs, build and train it, convert it to int8 and report
+  the exact TFLM arena and the int8 accuracy.
+
+This module and the displays are the only places that print.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _demo_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tfnas demo", description=_demo.__doc__)
+    p.add_argument("--space", choices=["msnas", "micro"], default="msnas")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--target", choices=["host", "cortex-m", "cortex-m-cmsis"], default="cortex-m")
+    p.add_argument("--out", type=Path, default=Path("tfnas_runs/demo"))
+    return p
+
+
+def _demo(argv: Sequence[str]) -> int:
+    """Sample a genome for 8x8 digits, train it, convert to int8 and measure it."""
+    args = _demo_parser().parse_args(argv)
+    from tfnas.data import load_digits
+    from tfnas.genome import analyze, get_space
+
+    data = load_digits(seed=args.seed)
+    kwargs = (
+        {"stages": 2, "nodes": 4, "channels": (16, 32)}
+        if args.space == "msnas"
+        else {"max_blocks": 4, "max_channels": 32}
+    )
+    space = get_space(args.space, data.input_shape, data.num_classes, **kwargs)
+    genome = space.sample(args.seed)
+    costs = analyze(genome)
+    print(
+        f"task      digits 8x8: {len(data.x_train)} train / {len(data.x_test)} test, {data.num_classes} classes"
+    )
+    print(f"genome    {genome.summary()}  hash {genome.canonical_hash()[:12]}")
+    print(f"analytic  params {costs.params:,}  MACs {costs.macs:,}  "
+          f"largest int8 tensor {costs.largest_tensor_bytes:,} B")  # fmt: skip
+
+    from tfnas._tf import keras
+    from tfnas.compress import evaluate_tflite, to_tflite
+    from tfnas.inspect import inspect
+    from tfnas.model import build_model
+
+    model = build_model(genome, seed=args.seed)
+    model.summary(print_fn=lambda line, **_: print("  " + line))
+    start = time.perf_counter()
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(data.x_train, data.y_train, epochs=args.epochs, batch_size=32, verbose=0)
+    _, float_acc = model.evaluate(data.x_test, data.y_test, verbose=0)
+    trained = time.perf_counter() - start
+    tflite = to_tflite(model, "int8", data.x_train, seed=args.seed)
+    report = inspect(tflite, target=args.target)
+    int8 = evaluate_tflite(
+        tflite, data.x_test, data.y_test, reference=model.predict(data.x_test, verbose=0)
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "model.tflite").write_bytes(tflite)
+    (args.out / "genome.json").write_text(genome.to_json(indent=2))
+    (args.out / "inspect.json").write_text(json.dumps(report, indent=2))
+    print(f"trained   {args.epochs} epochs in {trained:.1f} s: float accuracy {float_acc:.3f}")
+    print(f"int8      accuracy {int8.accuracy:.3f}, agreement with float {int8.agreement:.3f}")
+    print(f"TFLM      target {args.target}: planned {report['planned_bytes']:,} B + persistent "
+          f"{report['persistent_bytes']:,} B = arena {report['arena_bytes']:,} B "
+          f"(smallest working arena {report['min_arena_bytes']:,} B)")  # fmt: skip
+    print(f"flash     {report['flash_bytes']:,} B; MACs in the flatbuffer {report['macs']:,}")
+    print(f"wrote     {args.out}/model.tflite, genome.json, inspect.json")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tfnas`` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"inspect": None, "demo": _demo}
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
+        print("usage: tfnas {inspect,demo} ...\n\n"
+              "  inspect MODEL.tflite   TFLM arena, flash and MACs of a model (tfnas inspect -h)\n"
+              "  demo                   sample, train, quantize and measure a model on 8x8 digits",
+              file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)  # fmt: skip
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    if argv[0] == "inspect":
+        from tfnas.inspect import main as inspect_main
+
+        return inspect_main(argv[1:])
+    return commands[argv[0]](argv[1:])
