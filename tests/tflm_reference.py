@@ -1,7 +1,7 @@
 """The real TFLM interpreter (tflite-micro package) as an oracle for planned bytes.
 
 ``print_allocations`` writes from C++, so it runs in a subprocess; one process
-serves a whole batch of models.
+serves a whole batch of models, each printing exactly one head line, in order.
 """
 
 import subprocess
@@ -12,10 +12,7 @@ _SCRIPT = """
 import sys
 from tflite_micro.python.tflite_micro import runtime
 for path in sys.argv[1:]:
-    print("MODEL", path, flush=True)
-    interp = runtime.Interpreter.from_bytes(open(path, "rb").read())
-    interp.print_allocations()
-    sys.stdout.flush()
+    runtime.Interpreter.from_bytes(open(path, "rb").read()).print_allocations()
 """
 
 
@@ -27,12 +24,7 @@ def tflm_heads(paths: list[Path]) -> dict[str, int]:
         text=True,
         timeout=600,
     )
-    heads, current = {}, None
-    for line in (result.stdout + "\n" + result.stderr).splitlines():
-        if line.startswith("MODEL "):
-            current = line.split(" ", 1)[1]
-        elif "allocation head" in line and current is not None:
-            heads[current] = int(line.split()[-2])
-    missing = [str(p) for p in paths if str(p) not in heads]
-    assert not missing, f"TFLM reported no head for {missing}: {result.stderr[-2000:]}"
-    return heads
+    text = result.stdout + "\n" + result.stderr
+    heads = [int(line.split()[-2]) for line in text.splitlines() if "allocation head" in line]
+    assert result.returncode == 0 and len(heads) == len(paths), text[-2000:]
+    return {str(p): head for p, head in zip(paths, heads, strict=True)}

@@ -4,12 +4,16 @@ Nothing here imports TensorFlow.
 """
 
 from tfnas.memory.arena import MemoryPlan, PlacedBuffer, plan_memory
+from tfnas.memory.estimate import EstimatedOp, GenomeEstimate, estimate_memory
 from tfnas.memory.planner import BufferSpec, GreedyPlan, GreedyPlanner, find_overlaps, greedy_plan
 from tfnas.memory.reorder import ReorderResult, best_order
 from tfnas.memory.targets import TARGETS, Target, get_target
 
 __all__ = [
     "BufferSpec",
+    "EstimatedOp",
+    "GenomeEstimate",
+    "estimate_memory",
     "GreedyPlan",
     "GreedyPlanner",
     "MemoryPlan",

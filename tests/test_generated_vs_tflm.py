@@ -1,0 +1,101 @@
+"""Generated int8 models: planned bytes against the real TFLM interpreter, and the genome estimate."""
+
+import importlib.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.tflm_reference import tflm_heads
+from tfnas._tf import keras
+from tfnas.compress import quantize_aware, to_tflite
+from tfnas.genome import MicroSpace, MSNASSpace
+from tfnas.memory import estimate_memory, plan_memory
+from tfnas.model import build_model
+
+needs_tflm = pytest.mark.skipif(
+    importlib.util.find_spec("tflite_micro") is None, reason="tflite-micro is not installed"
+)
+TASKS = [((16, 16, 1), 10), ((49, 10), 12), ((12, 12, 3), 5)]
+
+
+def generate(index: int):
+    """Genome ``index``: alternating spaces and tasks; every third one after QAT."""
+    shape, classes = TASKS[index % len(TASKS)]
+    space = (MSNASSpace(shape, classes, stages=2, nodes=4, channels=(8, 16)) if index % 2 == 0
+             else MicroSpace(shape, classes, max_blocks=4, max_channels=24))  # fmt: skip
+    genome = space.sample(1000 + index)
+    model = build_model(genome, seed=index)
+    mode = "qat" if index % 3 == 2 else "ptq"
+    if mode == "qat":
+        model = quantize_aware(model)
+    data = np.random.default_rng(index).uniform(0, 1, size=(8, *shape)).astype(np.float32)
+    tflite = to_tflite(model, "int8", data, calibration_samples=8)
+    keras.backend.clear_session()
+    return genome, mode, tflite
+
+
+def check_against_tflm(count, tmp_path):
+    paths, plans, failures = [], {}, []
+    for i in range(count):
+        try:
+            _, _, tflite = generate(i)
+        except Exception as e:  # a converter failure is not a memory-model failure; count them
+            failures.append((i, str(e)[:120]))
+            continue
+        path = tmp_path / f"m{i}.tflite"
+        path.write_bytes(tflite)
+        paths.append(path)
+        plans[str(path)] = plan_memory(tflite).planned_bytes
+    heads = tflm_heads(paths)
+    mismatches = {p: (plans[p], heads[p]) for p in plans if plans[p] != heads[p]}
+    assert not mismatches
+    assert len(paths) >= 0.9 * count, failures
+
+
+@needs_tflm
+def test_generated_models_match_real_tflm_head(tmp_path):
+    check_against_tflm(6, tmp_path)
+
+
+@needs_tflm
+@pytest.mark.slow
+def test_100_generated_models_match_real_tflm_head(tmp_path):
+    check_against_tflm(100, tmp_path)
+
+
+def test_estimate_equals_converted_model_on_chains():
+    # Chains and residual blocks (the micro space) convert to exactly the predicted graph.
+    space = MicroSpace((16, 16, 1), 10, max_blocks=4, max_channels=24)
+    for seed in range(4):
+        genome = space.sample(seed)
+        data = np.random.default_rng(seed).uniform(0, 1, size=(8, 16, 16, 1)).astype(np.float32)
+        tflite = to_tflite(build_model(genome), "int8", data, calibration_samples=8)
+        estimate = estimate_memory(genome)
+        plan = plan_memory(tflite)
+        assert estimate.planned_bytes == plan.planned_bytes
+        assert len(estimate.ops) == len(plan.order)
+        keras.backend.clear_session()
+
+
+def test_estimate_by_hand():
+    # 8x8x1 -> conv3x3(4) -> maxpool -> conv1x1(6) -> gap -> dense(3):
+    # tensors 64, 256, 64, 96, MEAN out 6->16, FC 3->16, softmax 16; MEAN scratch 24->32, 16, 16.
+    from tests.test_genome import chain, conv
+    from tfnas.genome import Downsample, Genome
+
+    genome = Genome([chain(conv(3, 4)), chain(conv(1, 6))], [Downsample()],
+                    input_shape=(8, 8, 1), num_classes=3)  # fmt: skip
+    est = estimate_memory(genome)
+    assert [op.opcode for op in est.ops] == [
+        "CONV_2D", "MAX_POOL_2D", "CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"
+    ]  # fmt: skip
+    # Peak: conv0 (input 64 + output 256) = 320 bytes.
+    assert est.planned_bytes == 320 and est.peak_op == 0
+    assert estimate_memory(genome, element_bytes=4).planned_bytes == 4 * 320
+
+
+def test_estimate_module_does_not_import_tensorflow():
+    code = "import sys, tfnas.memory.estimate; assert 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

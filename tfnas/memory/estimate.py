@@ -1,0 +1,251 @@
+"""Planned arena bytes straight from a genome, before training or conversion.
+
+The estimate mirrors what the TFLite converter emits for a model built by
+:func:`tfnas.model.build_model`, in the order it emits it: BatchNorm and ReLU
+are fused into the convolution, a separable conv becomes a depthwise and a 1x1
+conv, a 1-D input gains a RESHAPE, global average pooling becomes an int8
+MEAN (which requests scratch buffers), flatten a RESHAPE, and the classifier a
+FULLY_CONNECTED followed by SOFTMAX. Quantization-aware models also get a
+requantize (QUANTIZE) op on each input of a concatenation, because each input
+keeps its own learned scale. The activation tensors then go through the same
+lifetime rules and greedy planner as a real flatbuffer.
+
+Nothing here imports TensorFlow; an estimate takes well under a millisecond
+for a typical genome.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tfnas.genome import OUT, Genome, stage_order
+from tfnas.memory.lifetimes import align_up
+from tfnas.memory.planner import BufferSpec, greedy_plan
+
+__all__ = ["EstimatedOp", "GenomeEstimate", "estimate_memory"]
+
+
+@dataclass(frozen=True)
+class EstimatedOp:
+    """One operator the converter is expected to emit."""
+
+    opcode: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    scratch: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class GenomeEstimate:
+    """Predicted flatbuffer graph and its planned bytes.
+
+    Attributes
+    ----------
+    planned_bytes:
+        Predicted TFLM head (reference kernels).
+    tensor_bytes:
+        Bytes of each activation tensor (index = tensor id; 0 is the input).
+    ops:
+        The predicted operators in execution order.
+    peak_op:
+        Operator at which the live bytes peak.
+    """
+
+    planned_bytes: int
+    tensor_bytes: tuple[int, ...]
+    ops: tuple[EstimatedOp, ...]
+    peak_op: int
+
+
+class _Graph:
+    def __init__(self, element_bytes: int) -> None:
+        self.sizes: list[int] = []
+        self.ops: list[EstimatedOp] = []
+        self.element_bytes = element_bytes
+
+    def tensor(self, shape: Sequence[int]) -> int:
+        self.sizes.append(math.prod(shape) * self.element_bytes)
+        return len(self.sizes) - 1
+
+    def op(self, opcode: str, inputs: Sequence[int], shape: Sequence[int], scratch=()) -> int:
+        out = self.tensor(shape)
+        self.ops.append(EstimatedOp(opcode, tuple(inputs), (out,), tuple(scratch)))
+        return out
+
+
+def estimate_memory(
+    genome: Genome,
+    input_shape: Sequence[int] | None = None,
+    num_classes: int | None = None,
+    *,
+    quantization: str = "ptq",
+    element_bytes: int = 1,
+) -> GenomeEstimate:
+    """Predict the converted model's operators and TFLM planned bytes.
+
+    Parameters
+    ----------
+    genome:
+        The architecture.
+    input_shape, num_classes:
+        The task (defaults: the genome's own).
+    quantization:
+        ``"ptq"`` (post-training) or ``"qat"`` (quantization-aware training,
+        which adds requantize ops before concatenations).
+    element_bytes:
+        1 for int8 activations, 2 for int16x8, 4 for float32.
+
+    Returns
+    -------
+    GenomeEstimate
+
+    Raises
+    ------
+    ValueError
+        If ``quantization`` is not ``"ptq"`` or ``"qat"``.
+    SearchSpaceError
+        If the genome is not valid for ``input_shape``.
+    """
+    if quantization not in ("ptq", "qat"):
+        raise ValueError(
+            f"quantization must be 'ptq' or 'qat'. Received: quantization={quantization!r}"
+        )
+    shape_in = tuple(genome.input_shape if input_shape is None else input_shape)
+    classes = genome.num_classes if num_classes is None else num_classes
+    genome.validate(shape_in)
+    g = _Graph(element_bytes)
+    shape = genome.spatial_input_shape(shape_in)
+    x = g.tensor(shape_in)
+    if len(shape_in) == 2:
+        x = g.op("RESHAPE", [x], shape)
+    for s, graph in enumerate(genome.stages):
+        merged_shapes, out_shapes = genome.stage_shapes(s, shape)
+        tensors = {"in": x}
+        for node in [*stage_order(graph), OUT]:
+            preds = [tensors[p] for p in genome.ordered_inputs(s, node)]
+            merge = graph.nodes[node].get("merge", "concat") if node != OUT else "concat"
+            if len(preds) == 1:
+                merged = preds[0]
+            elif merge == "add":
+                merged = g.op("ADD", preds, merged_shapes[node])
+            else:
+                merged = g.op("CONCATENATION", preds, merged_shapes[node])
+            if node == OUT:
+                tensors[OUT] = merged
+                continue
+            attrs, out = graph.nodes[node], out_shapes[node]
+            op = attrs["op"]
+            if op == "conv":
+                merged = g.op("CONV_2D", [merged], out)
+            elif op == "sepconv":
+                dw = g.op("DEPTHWISE_CONV_2D", [merged], (*out[:2], merged_shapes[node][2]))
+                merged = g.op("CONV_2D", [dw], out)
+            elif op == "dwconv":
+                merged = g.op("DEPTHWISE_CONV_2D", [merged], out)
+            elif op in ("maxpool", "avgpool"):
+                merged = g.op(
+                    "MAX_POOL_2D" if op == "maxpool" else "AVERAGE_POOL_2D", [merged], out
+                )
+            tensors[node] = merged
+        x, shape = tensors[OUT], out_shapes[OUT]
+        if s < len(genome.downsamples):
+            d = genome.downsamples[s]
+            new = genome.downsample_shape(s, shape)
+            opcode = {"maxpool": "MAX_POOL_2D", "avgpool": "AVERAGE_POOL_2D", "conv": "CONV_2D"}
+            if d.op in opcode:
+                x = g.op(opcode[d.op], [x], new)
+            shape = new
+    if genome.head.pool == "gap":
+        # int8 MEAN (reference kernels): temp sums per output element, plus index arrays.
+        scratch = (4 * shape[2], 4 * 4, 4 * 2) if element_bytes in (1, 2) else (4 * 4, 4 * 2)
+        x = g.op("MEAN", [x], (shape[2],), scratch)
+        features = shape[2]
+    else:
+        features = math.prod(shape)
+        x = g.op("RESHAPE", [x], (features,))
+    for units in (*genome.head.hidden, classes):
+        x = g.op("FULLY_CONNECTED", [x], (units,))
+    g.op("SOFTMAX", [x], (classes,))
+    if element_bytes < 4:
+        _insert_requantize(g, every_input=quantization == "qat")
+    return _plan(g)
+
+
+def _insert_requantize(g: _Graph, every_input: bool) -> None:
+    """Add the QUANTIZE ops the converter puts on concatenation inputs.
+
+    int8 CONCATENATION needs one scale for all its inputs and its output, and
+    int8 pooling keeps its input's scale. Walking the concatenations from the
+    last one back, each claims the scale of its output and of every input not
+    yet claimed (through pooling, the pooled tensor too); an input already
+    claimed by another concatenation is requantized by a QUANTIZE placed right
+    after the op that produced it. After quantization-aware training every
+    tensor has its own learned range, so every input is requantized.
+    """
+    producer = {t: i for i, op in enumerate(g.ops) for t in op.outputs}
+    claimed: dict[int, int] = {}
+
+    def claim(t: int, group: int) -> None:
+        while t not in claimed:
+            claimed[t] = group
+            op = g.ops[producer[t]] if t in producer else None
+            if op is None or op.opcode not in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+                return
+            t = op.inputs[0]
+
+    requantize: list[tuple[int, int]] = []  # (concat op, input position)
+    for i in reversed(range(len(g.ops))):
+        op = g.ops[i]
+        if op.opcode != "CONCATENATION":
+            continue
+        group = claimed.get(op.outputs[0], i)
+        claim(op.outputs[0], group)
+        for pos, t in enumerate(op.inputs):
+            if every_input or claimed.get(t, group) != group:
+                requantize.append((i, pos))
+            else:
+                claim(t, group)
+    if not requantize:
+        return
+    after: dict[int, list[EstimatedOp]] = {}
+    inputs = {i: list(op.inputs) for i, op in enumerate(g.ops)}
+    for i, pos in sorted(requantize):
+        t = g.ops[i].inputs[pos]
+        q = g.tensor((g.sizes[t] // g.element_bytes,))
+        after.setdefault(producer.get(t, -1), []).append(EstimatedOp("QUANTIZE", (t,), (q,)))
+        inputs[i][pos] = q
+    ops = list(after.get(-1, []))
+    for i, op in enumerate(g.ops):
+        ops.append(EstimatedOp(op.opcode, tuple(inputs[i]), op.outputs, op.scratch))
+        ops += after.get(i, [])
+    g.ops = ops
+
+
+def _plan(g: _Graph) -> GenomeEstimate:
+    steps = len(g.ops)
+    first = {0: 0}
+    last = {0: 0}
+    for i, op in enumerate(g.ops):
+        for t in op.inputs:
+            last[t] = i
+        for t in op.outputs:
+            first.setdefault(t, i)
+            last.setdefault(t, i)
+    output = g.ops[-1].outputs[0]
+    last[output] = steps - 1
+    buffers = [BufferSpec(align_up(size, 16), first[t], last[t]) for t, size in enumerate(g.sizes)]
+    for i, op in enumerate(g.ops):
+        buffers += [BufferSpec(align_up(size, 16), i, i) for size in op.scratch]
+    plan = greedy_plan(buffers)
+    live = [0] * steps
+    for b in buffers:
+        for step in range(b.first, b.last + 1):
+            live[step] += b.size
+    return GenomeEstimate(
+        planned_bytes=plan.arena_bytes,
+        tensor_bytes=tuple(g.sizes),
+        ops=tuple(g.ops),
+        peak_op=max(range(steps), key=live.__getitem__),
+    )

@@ -1,0 +1,93 @@
+"""How often the genome-level estimate equals the converted model's planned bytes.
+
+Samples genomes from both built-in spaces, converts each (untrained, PTQ int8
+calibrated on random data, or QAT-wrapped) and compares
+``tfnas.memory.estimate_memory`` with ``tfnas.memory.plan_memory`` on the
+flatbuffer. Prints one JSON line per genome and a summary.
+
+    python tools/bench/estimate_accuracy.py --count 500 --out docs/estimate_accuracy.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--count", type=int, default=500)
+    p.add_argument("--start", type=int, default=0)
+    p.add_argument(
+        "--qat-every", type=int, default=5, help="every Nth genome is converted after QAT wrapping"
+    )
+    p.add_argument("--out", type=Path)
+    args = p.parse_args(argv)
+
+    from tfnas._tf import keras
+    from tfnas.compress import quantize_aware, to_tflite
+    from tfnas.genome import MicroSpace, MSNASSpace
+    from tfnas.memory import estimate_memory, plan_memory
+    from tfnas.model import build_model
+
+    tasks = [((16, 16, 1), 10), ((49, 10), 12), ((32, 32, 3), 10)]
+    rows = []
+    for i in range(args.start, args.start + args.count):
+        shape, classes = tasks[i % len(tasks)]
+        space = (MSNASSpace(shape, classes, nodes=5) if i % 2 == 0
+                 else MicroSpace(shape, classes, max_blocks=5, max_channels=64))  # fmt: skip
+        genome = space.sample(i)
+        mode = "qat" if args.qat_every and i % args.qat_every == args.qat_every - 1 else "ptq"
+        t0 = time.perf_counter()
+        est = estimate_memory(genome, quantization=mode).planned_bytes
+        t_est = time.perf_counter() - t0
+        model = build_model(genome, seed=i)
+        if mode == "qat":
+            model = quantize_aware(model)
+        data = np.random.default_rng(i).uniform(0, 1, size=(16, *shape)).astype(np.float32)
+        t0 = time.perf_counter()
+        try:
+            tflite = to_tflite(model, "int8", data)
+        except Exception as e:  # conversion failures are reported, not hidden
+            rows.append({"i": i, "space": space.name, "mode": mode, "error": str(e)[:200]})
+            continue
+        t_conv = time.perf_counter() - t0
+        real = plan_memory(tflite).planned_bytes
+        row = {"i": i, "space": space.name, "mode": mode, "estimate": est, "real": real,
+               "estimate_s": t_est, "convert_s": t_conv}  # fmt: skip
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        keras.backend.clear_session()
+    ok = [r for r in rows if "real" in r]
+    equal = sum(r["estimate"] == r["real"] for r in ok)
+    ratios = [r["estimate"] / r["real"] for r in ok]
+    summary = {
+        "genomes": len(rows),
+        "converted": len(ok),
+        "equal": equal,
+        "equal_fraction": equal / len(ok) if ok else None,
+        "min_ratio": min(ratios) if ratios else None,
+        "max_ratio": max(ratios) if ratios else None,
+        "median_estimate_s": float(np.median([r["estimate_s"] for r in ok])) if ok else None,
+        "median_convert_s": float(np.median([r["convert_s"] for r in ok])) if ok else None,
+        "by_mode": {
+            m: {
+                "n": sum(r["mode"] == m for r in ok),
+                "equal": sum(r["mode"] == m and r["estimate"] == r["real"] for r in ok),
+            }
+            for m in ("ptq", "qat")
+        },
+    }
+    print(json.dumps(summary), file=sys.stderr)
+    if args.out:
+        args.out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
