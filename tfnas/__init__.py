@@ -1,7 +1,9 @@
 """tfnas: Keras-native neural architecture search for microcontrollers.
 
-``import tfnas`` does not import TensorFlow: the names that need it
-(``build_model``, ``to_tflite``, ``evaluate_tflite``) load it on first use.
+``import tfnas`` is cheap: every public name but the errors loads its module on
+first use, so ``tfnas inspect`` never imports TensorFlow or networkx, and the
+names that need TensorFlow (``build_model``, ``to_tflite``,
+``evaluate_tflite``) load it only when called for.
 """
 
 from importlib import import_module
@@ -14,12 +16,17 @@ from tfnas.errors import (
     SearchSpaceError,
     UnsupportedModelError,
 )
-from tfnas.genome import Genome, MicroSpace, MSNASSpace, analyze, get_space
-from tfnas.memory import plan_memory
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "Genome": ("tfnas.genome", "Genome"),
+    "MSNASSpace": ("tfnas.genome", "MSNASSpace"),
+    "MicroSpace": ("tfnas.genome", "MicroSpace"),
+    "get_space": ("tfnas.genome", "get_space"),
+    "analyze": ("tfnas.genome", "analyze"),
+    "plan_memory": ("tfnas.memory", "plan_memory"),
+    "estimate_memory": ("tfnas.memory", "estimate_memory"),
     "inspect": ("tfnas.inspect", "inspect"),
     "build_model": ("tfnas.model", "build_model"),
     "to_tflite": ("tfnas.compress", "to_tflite"),
@@ -27,12 +34,6 @@ _LAZY = {
 }
 
 __all__ = [
-    "Genome",
-    "MSNASSpace",
-    "MicroSpace",
-    "get_space",
-    "analyze",
-    "plan_memory",
     "SearchSpaceError",
     "MutationError",
     "FlatbufferError",
