@@ -80,9 +80,9 @@ def main(argv=None) -> int:
         row = {
             "operators": len(model.main.operators),
             "tensors": len(model.main.tensors),
-            "read_s": median_time(lambda: read_model(data), args.repeat),
-            "plan_head_s": median_time(lambda: plan_head(model, scratch), args.repeat),
-            "plan_memory_s": median_time(lambda: plan_memory(data, "cortex-m"), args.repeat),
+            "read_s": median_time(lambda d=data: read_model(d), args.repeat),
+            "plan_head_s": median_time(lambda m=model, s=scratch: plan_head(m, s), args.repeat),
+            "plan_memory_s": median_time(lambda d=data: plan_memory(d, "cortex-m"), args.repeat),
         }
         cli = [
             sys.executable,
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
             "cortex-m",
         ]
         row["inspect_cli_s"] = median_time(
-            lambda: subprocess.run(cli, check=True, capture_output=True), 5
+            lambda c=cli: subprocess.run(c, check=True, capture_output=True), 5
         )
         tflm = subprocess.run([sys.executable, "-c", TFLM_TIMER, str(path), "5"],
                               check=True, capture_output=True, text=True)  # fmt: skip
