@@ -44,11 +44,14 @@ def _io_types(tflite):
     return interpreter.get_input_details()[0]["dtype"], interpreter.get_output_details()[0]["dtype"]
 
 
-def test_int8_ptq_keeps_accuracy_and_has_int8_io(digits, trained):
+def test_int8_ptq_keeps_accuracy_and_has_int8_io(digits, trained, tmp_path, monkeypatch):
     _, model = trained
-    before = set(os.listdir(tempfile.gettempdir()))
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private))  # a temp dir no other process writes to
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     tflite = to_tflite(model, "int8", digits.x_train)
-    created = {f for f in set(os.listdir(tempfile.gettempdir())) - before if "autograph" not in f}
+    created = [f for f in os.listdir(private) if "autograph" not in f]
     assert not created  # nothing left behind (TF deletes its autograph files at exit)
     assert _io_types(tflite) == (np.int8, np.int8)
     float_pred = model.predict(digits.x_test, verbose=0)
