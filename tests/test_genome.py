@@ -16,6 +16,7 @@ from tfnas.genome import (
     MicroSpace,
     MSNASSpace,
     analyze,
+    chain_stage,
     get_space,
     mutations,
     parse_op_choice,
@@ -24,17 +25,8 @@ from tfnas.genome import (
 TASKS = [((16, 16, 1), 10), ((49, 10), 12), ((32, 32, 3), 10)]
 
 
-def chain(*layers, merge_last=None):
-    g = nx.DiGraph()
-    g.add_node(IN)
-    prev = IN
-    for i, attrs in enumerate(layers):
-        g.add_node(f"n{i}", **attrs)
-        g.add_edge(prev, f"n{i}")
-        prev = f"n{i}"
-    g.add_node(OUT)
-    g.add_edge(prev, OUT)
-    return g
+def chain(*layers):
+    return chain_stage(layers)
 
 
 def conv(k=3, c=8, s=1, **kw):

@@ -7,7 +7,7 @@ from tfnas.genome import mutations
 from tfnas.genome.costs import GenomeCosts, TensorCost, analyze
 from tfnas.genome.genome import IN, OUT, SCHEMA_VERSION, Downsample, Genome, Head, stage_order
 from tfnas.genome.ops import NODE_OPS, parse_op_choice
-from tfnas.genome.spaces import SPACES, MicroSpace, MSNASSpace, SearchSpace, get_space
+from tfnas.genome.spaces import SPACES, MicroSpace, MSNASSpace, SearchSpace, chain_stage, get_space
 
 __all__ = [
     "Genome",
@@ -24,6 +24,7 @@ __all__ = [
     "MicroSpace",
     "SPACES",
     "get_space",
+    "chain_stage",
     "GenomeCosts",
     "TensorCost",
     "analyze",

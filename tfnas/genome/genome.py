@@ -163,20 +163,34 @@ class Genome:
             ``in_shape`` and ``outputs["out"]`` the stage output.
         """
         graph = self.stages[stage]
-        order = stage_order(graph)
-        rank = {n: i for i, n in enumerate([IN, *order])}
         outputs = {IN: in_shape}
         merged = {}
-        for node in [*order, OUT]:
-            preds = sorted(graph.predecessors(node), key=rank.__getitem__)
-            attrs = graph.nodes[node]
-            merge = attrs.get("merge", "concat") if node != OUT else "concat"
+        for node, preds, merge in self.stage_steps(stage):
             merged[node] = _merge_shapes(stage, node, merge, [(p, outputs[p]) for p in preds])
             if node == OUT:
                 outputs[OUT] = merged[OUT]
             else:
-                outputs[node] = node_output_shape(attrs, merged[node])
+                outputs[node] = node_output_shape(graph.nodes[node], merged[node])
         return merged, outputs
+
+    def stage_steps(self, stage: int) -> list[tuple[str, list[str], str]]:
+        """How a stage is computed: ``(node, ordered inputs, merge)`` per node, ``"out"`` last.
+
+        This is the one walk that the model builder, the analytic costs and the
+        memory estimate all follow, so they agree on order and merges. The
+        stage output always concatenates.
+        """
+        graph = self.stages[stage]
+        order = stage_order(graph)
+        rank = {n: i for i, n in enumerate([IN, *order])}
+        return [
+            (
+                node,
+                sorted(graph.predecessors(node), key=rank.__getitem__),
+                graph.nodes[node].get("merge", "concat") if node != OUT else "concat",
+            )
+            for node in [*order, OUT]
+        ]
 
     def ordered_inputs(self, stage: int, node: str) -> list[str]:
         """Predecessors of ``node`` in the order they are concatenated or added."""

@@ -18,7 +18,7 @@ from tfnas.genome import mutations as mut
 from tfnas.genome.genome import IN, OUT, Downsample, Genome, Head, stage_order
 from tfnas.genome.ops import DOWNSAMPLE_OPS, parse_op_choice
 
-__all__ = ["SearchSpace", "MSNASSpace", "MicroSpace", "get_space", "SPACES"]
+__all__ = ["SearchSpace", "MSNASSpace", "MicroSpace", "get_space", "SPACES", "chain_stage"]
 
 
 def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
@@ -40,7 +40,9 @@ class SearchSpace:
         self.num_classes = num_classes
         # Validate the task once with a trivial genome.
         Genome(
-            [_chain([{"op": "identity"}])], input_shape=self.input_shape, num_classes=num_classes
+            [chain_stage([{"op": "identity"}])],
+            input_shape=self.input_shape,
+            num_classes=num_classes,
         )
 
     @property
@@ -116,7 +118,17 @@ class SearchSpace:
         return cls(**config)
 
 
-def _chain(layers: Sequence[dict], prefix: str = "n") -> nx.DiGraph:
+def chain_stage(layers: Sequence[dict], prefix: str = "n") -> nx.DiGraph:
+    """A stage graph that runs ``layers`` (node attribute dicts) one after another.
+
+    Nodes are named ``{prefix}0``, ``{prefix}1``, ...
+
+    Examples
+    --------
+    >>> g = chain_stage([{"op": "conv", "kernel": 3, "channels": 8, "stride": 1}])
+    >>> sorted(g.edges)
+    [('in', 'n0'), ('n0', 'out')]
+    """
     graph = nx.DiGraph()
     graph.add_node(IN)
     prev = IN
@@ -304,18 +316,7 @@ class MicroSpace(SearchSpace):
     """
 
     name = "micro"
-    mutation_names = (
-        "add_node",
-        "remove_node",
-        "add_edge",
-        "remove_edge",
-        "change_op",
-        "change_kernel",
-        "change_channels",
-        "change_stride",
-        "change_pooling",
-        "change_dense",
-    )
+    mutation_names = tuple(mut.__all__)  # every morphism applies in this space
 
     def __init__(
         self,
@@ -354,7 +355,7 @@ class MicroSpace(SearchSpace):
             self._layer(rng, stride if i == 0 else 1)
             for i in range(rng.integers(1, self.max_layers + 1))
         ]
-        graph = _chain(layers)
+        graph = chain_stage(layers)
         if rng.random() < 0.3:
             last = f"n{len(layers) - 1}"
             channels = in_channels
@@ -375,7 +376,7 @@ class MicroSpace(SearchSpace):
 
     def sample(self, seed: int | np.random.Generator | None = None) -> Genome:
         rng = _rng(seed)
-        shape = Genome([_chain([{"op": "identity"}])], input_shape=self.input_shape,
+        shape = Genome([chain_stage([{"op": "identity"}])], input_shape=self.input_shape,
                        num_classes=self.num_classes).spatial_input_shape()  # fmt: skip
         stages, downsamples = [], []
         for b in range(rng.integers(1, self.max_blocks + 1)):

@@ -25,17 +25,9 @@ __all__ = ["PlacedBuffer", "MemoryPlan", "plan_memory", "plan_head", "scratch_re
 
 
 @dataclass(frozen=True)
-class PlacedBuffer:
+class PlacedBuffer(PlannedBuffer):
     """A planned buffer with the offset the greedy planner gave it."""
 
-    kind: str
-    subgraph: int
-    tensor: int
-    op: int
-    bytes: int
-    size: int
-    first: int
-    last: int
     offset: int
 
 
@@ -108,8 +100,7 @@ def scratch_requests(
 def _place(buffers: Sequence[PlannedBuffer]) -> tuple[tuple[PlacedBuffer, ...], int]:
     plan = greedy_plan([BufferSpec(b.size, b.first, b.last) for b in buffers])
     placed = tuple(
-        PlacedBuffer(b.kind, b.subgraph, b.tensor, b.op, b.bytes, b.size, b.first, b.last, o)
-        for b, o in zip(buffers, plan.offsets, strict=True)
+        PlacedBuffer(**vars(b), offset=o) for b, o in zip(buffers, plan.offsets, strict=True)
     )
     return placed, plan.arena_bytes
 

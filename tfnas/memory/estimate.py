@@ -20,7 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tfnas.genome import OUT, Genome, stage_order
+from tfnas.genome import OUT, Genome
 from tfnas.memory.lifetimes import align_up
 from tfnas.memory.planner import BufferSpec, greedy_plan
 
@@ -123,9 +123,8 @@ def estimate_memory(
     for s, graph in enumerate(genome.stages):
         merged_shapes, out_shapes = genome.stage_shapes(s, shape)
         tensors = {"in": x}
-        for node in [*stage_order(graph), OUT]:
-            preds = [tensors[p] for p in genome.ordered_inputs(s, node)]
-            merge = graph.nodes[node].get("merge", "concat") if node != OUT else "concat"
+        for node, sources, merge in genome.stage_steps(s):
+            preds = [tensors[p] for p in sources]
             if len(preds) == 1:
                 merged = preds[0]
             elif merge == "add":

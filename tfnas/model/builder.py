@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Sequence
 
 from tfnas._tf import keras
-from tfnas.genome import OUT, Genome, stage_order
+from tfnas.genome import OUT, Genome
 
 __all__ = ["build_model"]
 
@@ -124,9 +124,8 @@ def build_model(
     x = keras.layers.Reshape((shape[0], 1, shape[1]), name="to_2d")(inputs) if b.one_d else inputs
     for s, graph in enumerate(genome.stages):
         tensors = {"in": x}
-        for node in [*stage_order(graph), OUT]:
-            preds = [tensors[p] for p in genome.ordered_inputs(s, node)]
-            merge = graph.nodes[node].get("merge", "concat") if node != OUT else "concat"
+        for node, sources, merge in genome.stage_steps(s):
+            preds = [tensors[p] for p in sources]
             if len(preds) == 1:
                 merged = preds[0]
             elif merge == "add":
