@@ -139,7 +139,8 @@ def estimate_memory(
             if op == "conv":
                 merged = g.op("CONV_2D", [merged], out)
             elif op == "sepconv":
-                dw = g.op("DEPTHWISE_CONV_2D", [merged], (*out[:2], merged_shapes[node][2]))
+                dw_shape = (*out[:2], merged_shapes[node][2])
+                dw = g.op("DEPTHWISE_CONV_2D", [merged], dw_shape)
                 merged = g.op("CONV_2D", [dw], out)
             elif op == "dwconv":
                 merged = g.op("DEPTHWISE_CONV_2D", [merged], out)
@@ -167,9 +168,35 @@ def estimate_memory(
     for units in (*genome.head.hidden, classes):
         x = g.op("FULLY_CONNECTED", [x], (units,))
     g.op("SOFTMAX", [x], (classes,))
+    _hoist_concatenations(g)
     if element_bytes < 4:
         _insert_requantize(g, every_input=quantization == "qat")
     return _plan(g)
+
+
+def _hoist_concatenations(g: _Graph) -> None:
+    """Move each merge op to right after the op producing its last input.
+
+    The converter emits a model's ops in the order the builder created them,
+    except that a CONCATENATION or ADD comes as soon as all its inputs exist
+    (before independent sibling branches created earlier in the builder).
+    """
+    producer = {t: i for i, op in enumerate(g.ops) for t in op.outputs}
+    order: list[int] = []
+    for i, op in enumerate(g.ops):
+        if op.opcode not in ("CONCATENATION", "ADD"):
+            order.append(i)
+            continue
+        last = max((producer[t] for t in op.inputs if t in producer), default=-1)
+        at = order.index(last) + 1 if last >= 0 else 0
+        while at < len(order) and g.ops[order[at]].opcode in ("CONCATENATION", "ADD"):
+            at += 1  # merges hoisted to the same place keep their creation order
+        order.insert(at, i)
+    g.ops = [g.ops[i] for i in order]
+
+
+def _is_pooled(g: _Graph, producer: dict[int, int], t: int) -> bool:
+    return t in producer and g.ops[producer[t]].opcode in ("MAX_POOL_2D", "AVERAGE_POOL_2D")
 
 
 def _insert_requantize(g: _Graph, every_input: bool) -> None:
@@ -180,7 +207,9 @@ def _insert_requantize(g: _Graph, every_input: bool) -> None:
     last one back, each claims the scale of its output and of every input not
     yet claimed (through pooling, the pooled tensor too); an input already
     claimed by another concatenation is requantized by a QUANTIZE placed right
-    after the op that produced it. After quantization-aware training every
+    after the op that produced it. The model input's scale is fixed by
+    calibration: it is never requantized, and concatenations that take it
+    share its scale. After quantization-aware training every
     tensor has its own learned range, so every input is requantized.
     """
     producer = {t: i for i, op in enumerate(g.ops) for t in op.outputs}
@@ -195,13 +224,18 @@ def _insert_requantize(g: _Graph, every_input: bool) -> None:
             t = op.inputs[0]
 
     requantize: list[tuple[int, int]] = []  # (concat op, input position)
+    model_input = 0  # its scale is fixed by calibration: it anchors every group it joins
     for i in reversed(range(len(g.ops))):
         op = g.ops[i]
         if op.opcode != "CONCATENATION":
             continue
-        group = claimed.get(op.outputs[0], i)
-        claim(op.outputs[0], group)
+        out = op.outputs[0]
+        anchors = [t for t in op.inputs if t == model_input or _is_pooled(g, producer, t)]
+        group = claimed.get(out, claimed.get(anchors[0], anchors[0]) if anchors else i)
+        claim(out, group)
         for pos, t in enumerate(op.inputs):
+            if t in anchors:
+                continue
             if every_input or claimed.get(t, group) != group:
                 requantize.append((i, pos))
             else:
