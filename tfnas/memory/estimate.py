@@ -1,17 +1,21 @@
 """Planned arena bytes straight from a genome, before training or conversion.
 
 The estimate mirrors what the TFLite converter emits for a model built by
-:func:`tfnas.model.build_model`, in the order it emits it: BatchNorm and ReLU
-are fused into the convolution, a separable conv becomes a depthwise and a 1x1
-conv, a 1-D input gains a RESHAPE, global average pooling becomes an int8
-MEAN (which requests scratch buffers), flatten a RESHAPE, and the classifier a
-FULLY_CONNECTED followed by SOFTMAX. Quantization-aware models also get a
-requantize (QUANTIZE) op on each input of a concatenation, because each input
-keeps its own learned scale. The activation tensors then go through the same
-lifetime rules and greedy planner as a real flatbuffer.
+:func:`tfnas.model.build_model`:
 
-Nothing here imports TensorFlow; an estimate takes well under a millisecond
-for a typical genome.
+- BatchNorm and ReLU fused into the convolution; a separable conv split into a
+  depthwise and a 1x1 conv; a RESHAPE for a 1-D input and for a flatten head;
+  an int8 MEAN (with its scratch buffers) for global average pooling; the
+  classifier as FULLY_CONNECTED then SOFTMAX;
+- ops in the builder's order, except that a concatenation or add comes right
+  after its last input is produced;
+- requantize (QUANTIZE) ops on concatenation inputs whose scale is already
+  tied to another concatenation (after quantization-aware training: on every
+  input, since each tensor keeps its learned range).
+
+The activation tensors then go through the same lifetime rules and greedy
+planner as a real flatbuffer. Nothing here imports TensorFlow; an estimate
+takes a few milliseconds.
 """
 
 from __future__ import annotations
