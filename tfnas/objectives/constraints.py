@@ -1,0 +1,93 @@
+"""Device constraints on a candidate's measured (or estimated) resources."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+__all__ = ["Constraints"]
+
+_BOUNDS = {
+    "max_arena_bytes": None,  # resolved by `arena`
+    "max_flash_bytes": "flash_bytes",
+    "max_weights_bytes": "weights_bytes",
+    "max_macs": "macs",
+    "max_latency_ms": "latency_ms",
+}
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Upper bounds a deployable model must respect; ``None`` means unbounded.
+
+    Attributes
+    ----------
+    max_arena_bytes:
+        TFLM arena bound; ``arena`` says which number it bounds: ``"planned"``
+        (the planner's head, as μNAS bounds RAM), ``"total"`` (planned plus
+        persistent, i.e. ``arena_used_bytes``) or ``"min"`` (the smallest
+        arena ``AllocateTensors`` accepts, what ``kTensorArenaSize`` needs).
+    max_flash_bytes:
+        The ``.tflite`` flatbuffer size.
+    max_weights_bytes, max_macs, max_latency_ms:
+        Weight bytes, multiply-accumulates, estimated latency.
+    target:
+        The TFLM build whose memory rules apply (``host``, ``cortex-m``,
+        ``cortex-m-cmsis``).
+    """
+
+    max_arena_bytes: int | None = None
+    max_flash_bytes: int | None = None
+    max_weights_bytes: int | None = None
+    max_macs: int | None = None
+    max_latency_ms: float | None = None
+    arena: str = "planned"
+    target: str = "cortex-m"
+
+    def __post_init__(self) -> None:
+        if self.arena not in ("planned", "total", "min"):
+            raise ValueError(
+                f"arena must be 'planned', 'total' or 'min'. Received: arena={self.arena!r}"
+            )
+        for name in _BOUNDS:
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive or None. Received: {name}={value}")
+
+    @property
+    def arena_metric(self) -> str:
+        """The metric key the arena bound applies to."""
+        return {"planned": "planned_bytes", "total": "arena_bytes", "min": "min_arena_bytes"}[
+            self.arena
+        ]
+
+    def bounds(self) -> dict[str, float]:
+        """``{metric key: bound}`` for every bound that is set."""
+        out = {}
+        for name, metric in _BOUNDS.items():
+            value = getattr(self, name)
+            if value is not None:
+                out[metric or self.arena_metric] = value
+        return out
+
+    def violations(self, metrics: Mapping[str, float]) -> dict[str, float]:
+        """Relative excess of each broken bound: ``(value - bound) / bound``.
+
+        A metric missing from ``metrics`` is not checked.
+        """
+        return {
+            key: (metrics[key] - bound) / bound
+            for key, bound in self.bounds().items()
+            if key in metrics and metrics[key] > bound
+        }
+
+    def feasible(self, metrics: Mapping[str, float]) -> bool:
+        """Whether every bound set here is respected by ``metrics``."""
+        return not self.violations(metrics)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Constraints:
+        return cls(**data)
