@@ -6,7 +6,12 @@ names that need TensorFlow (``build_model``, ``to_tflite``,
 ``evaluate_tflite``) load it only when called for.
 """
 
+import os
 from importlib import import_module
+
+# TF-MOT needs Keras 2: this must be set before TensorFlow is first imported,
+# and keras-tuner imports TensorFlow, so it is set as soon as tfnas is imported.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from tfnas.errors import (
     ConversionError,

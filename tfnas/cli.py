@@ -85,12 +85,80 @@ def _demo(argv: Sequence[str]) -> int:
     return 0
 
 
+def _search_parser() -> argparse.ArgumentParser:
+    from tfnas.search import SearchConfig
+
+    d = SearchConfig()
+    p = argparse.ArgumentParser(
+        prog="tfnas search",
+        description="Search architectures under a device budget; rerun the same command to resume.",
+    )
+    p.add_argument("--config", type=Path, help="YAML or JSON file whose keys mirror these flags")
+    p.add_argument(
+        "--data", help="an .npz with x_train, y_train, x_test, y_test (default: 8x8 digits)"
+    )
+    p.add_argument("--space", choices=["micro", "msnas"], help=f"search space (default {d.space})")
+    p.add_argument("--strategy", choices=["random", "evolution"], help=f"(default {d.strategy})")
+    p.add_argument("--max-trials", type=int, help=f"trained trials (default {d.max_trials})")
+    p.add_argument("--epochs", type=int, help=f"training epochs per trial (default {d.epochs})")
+    p.add_argument("--batch-size", type=int, help=f"(default {d.batch_size})")
+    p.add_argument("--max-arena", type=int, help=f"arena bound in bytes (default {d.max_arena})")
+    p.add_argument("--arena", choices=["planned", "total", "min"],
+                   help=f"which arena the bound applies to (default {d.arena})")  # fmt: skip
+    p.add_argument("--max-flash", type=int, help=f"flatbuffer bytes (default {d.max_flash})")
+    p.add_argument("--max-weights", type=int, help="weight bytes")
+    p.add_argument("--max-macs", type=int, help="multiply-accumulates")
+    p.add_argument("--device", help="a board from the catalogue (sets arena, flash and target)")
+    p.add_argument(
+        "--headroom", type=float, help=f"fraction kept for the application (default {d.headroom})"
+    )
+    p.add_argument(
+        "--target", choices=["host", "cortex-m", "cortex-m-cmsis"], help=f"(default {d.target})"
+    )
+    p.add_argument("--quantization", choices=["ptq", "qat"], help=f"(default {d.quantization})")
+    p.add_argument(
+        "--population", type=int, help="aging-evolution population (default max_trials/2)"
+    )
+    p.add_argument(
+        "--sample", type=int, help="aging-evolution tournament size (default population/4)"
+    )
+    p.add_argument("--out", help=f"output folder (default {d.out})")
+    p.add_argument("--seed", type=int, help=f"(default {d.seed})")
+    return p
+
+
+def _search(argv: Sequence[str]) -> int:
+    """Search architectures under a device budget and write deployable outputs."""
+    from tfnas.errors import TfnasError
+    from tfnas.search import SearchConfig, load_config, run_search
+
+    args = _search_parser().parse_args(argv)
+    try:
+        settings = load_config(args.config) if args.config else {}
+        flags = {k: v for k, v in vars(args).items() if k != "config" and v is not None}
+        config = SearchConfig(**{**settings, **flags})
+        report = run_search(config)
+    except (TfnasError, ValueError, OSError, KeyError) as e:
+        print(f"tfnas search: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    out = Path(config.out)
+    best = next((r for r in report["trials"] if r["trial_id"] == report["best"]), None)
+    if best:
+        print(f"best trial {best['trial_id']}: int8 accuracy {best['int8_accuracy']:.3f}, arena "
+              f"{best['arena_bytes']:,} B, flash {best['flash_bytes']:,} B, feasible {best['feasible']}")  # fmt: skip
+    print(
+        f"wrote {out}/best.tflite, model_data.cc, model_data.h, report.json, pareto.png, report.md"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tfnas`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"inspect": None, "demo": _demo}
+    commands = {"inspect": None, "demo": _demo, "search": _search}
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: tfnas {inspect,demo} ...\n\n"
+        print("usage: tfnas {search,inspect,demo} ...\n\n"
+              "  search                 search architectures under a device budget (tfnas search -h)\n"
               "  inspect MODEL.tflite   TFLM arena, flash and MACs of a model (tfnas inspect -h)\n"
               "  demo                   sample, train, quantize and measure a model on 8x8 digits",
               file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)  # fmt: skip

@@ -1,0 +1,164 @@
+"""The main job: search under a device budget and write deployable outputs.
+
+:func:`run_search` is what ``tfnas search`` runs. It writes into ``out``:
+``best.tflite``, ``model_data.cc`` / ``model_data.h`` (when the export stage
+is available), ``report.json``, ``pareto.png`` and ``report.md``; the trials
+live in ``out/search``. Running it again with the same settings resumes the
+search: completed trials are kept and only the missing ones run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+__all__ = ["SearchConfig", "run_search", "load_config"]
+
+logger = logging.getLogger("tfnas")
+
+
+@dataclass
+class SearchConfig:
+    """Every setting of a search; the CLI flags and the config file mirror these names."""
+
+    data: str | None = None
+    space: str = "micro"
+    strategy: str = "evolution"
+    max_trials: int = 10
+    epochs: int = 6
+    batch_size: int = 32
+    max_arena: int | None = 24_000
+    arena: str = "total"
+    max_flash: int | None = 64_000
+    max_weights: int | None = None
+    max_macs: int | None = None
+    device: str | None = None
+    headroom: float = 0.25
+    target: str = "cortex-m"
+    quantization: str = "ptq"
+    population: int | None = None
+    sample: int | None = None
+    out: str = "tfnas_runs/search"
+    seed: int = 0
+    space_options: dict = field(default_factory=dict)
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a YAML or JSON config file whose keys are :class:`SearchConfig` fields."""
+    path = Path(path)
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text) or {}
+    else:
+        data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"{path}: a config file must hold a mapping. Received: {type(data).__name__}"
+        )
+    data = {k.replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(data) - set(SearchConfig.keys()))
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown settings {unknown}. Expected some of {SearchConfig.keys()}"
+        )
+    return data
+
+
+def _space(config: SearchConfig, input_shape, num_classes):
+    from tfnas.genome import get_space
+
+    defaults = {
+        "micro": {"max_blocks": 4, "max_channels": 32, "max_dense": 2},
+        "msnas": {"stages": 2, "nodes": 4, "channels": [8, 16]},
+    }.get(config.space, {})
+    return get_space(config.space, input_shape, num_classes, **{**defaults, **config.space_options})
+
+
+def _constraints(config: SearchConfig):
+    from tfnas.objectives import Constraints, get_device
+
+    if config.device:
+        device = get_device(config.device)
+        return device.budget(ram_headroom=config.headroom, flash_headroom=config.headroom,
+                             max_macs=config.max_macs)  # fmt: skip
+    return Constraints(max_arena_bytes=config.max_arena, max_flash_bytes=config.max_flash,
+                       max_weights_bytes=config.max_weights, max_macs=config.max_macs,
+                       arena=config.arena, target=config.target)  # fmt: skip
+
+
+def run_search(config: SearchConfig, verbose: int = 1) -> dict:
+    """Run (or resume) a search and write its outputs; returns the report."""
+    from tfnas.data import load_digits, load_npz
+    from tfnas.strategies import get_strategy
+    from tfnas.tuner import NASTuner, plot_pareto, write_report
+
+    data = load_npz(config.data) if config.data else load_digits(seed=config.seed)
+    space = _space(config, data.input_shape, data.num_classes)
+    constraints = _constraints(config)
+    oracle_cls = get_strategy(config.strategy)
+    kwargs = {}
+    if config.strategy == "evolution":
+        population = config.population or max(2, config.max_trials // 2)
+        kwargs = {
+            "population_size": population,
+            "sample_size": config.sample or max(1, population // 4),
+        }
+    oracle = oracle_cls(
+        space, constraints, max_trials=config.max_trials, seed=config.seed, **kwargs
+    )
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(config), indent=1))
+    tuner = NASTuner(oracle, quantization=config.quantization, directory=out, project_name="search",
+                     overwrite=False, verbose=verbose)  # fmt: skip
+    tuner.search(data.x_train, data.y_train, validation_data=(data.x_test, data.y_test),
+                 epochs=config.epochs, batch_size=config.batch_size)  # fmt: skip
+    report = tuner.report()
+    write_report(report, out / "report.json")
+    if report["best"] is not None:
+        plot_pareto(report, out / "pareto.png")
+        best_dir = Path(tuner.get_trial_dir(report["best"]))
+        tflite = (best_dir / "model.tflite").read_bytes()
+        (out / "best.tflite").write_bytes(tflite)
+        _export(tflite, out, constraints.target)
+    (out / "report.md").write_text(_markdown(report, data.name))
+    return report
+
+
+def _export(tflite: bytes, out: Path, target: str) -> None:
+    try:
+        from tfnas.export import write_c_files
+    except ImportError:  # the export stage is optional until it lands
+        logger.warning("tfnas.export is not available: model_data.cc/.h not written")
+        return
+    write_c_files(tflite, out, target=target)
+
+
+def _markdown(report: dict, dataset: str) -> str:
+    done = [r for r in report["trials"] if r["status"] == "completed"]
+    lines = [
+        f"# tfnas search on {dataset}",
+        "",
+        f"Strategy {report['strategy']}, space {report['space']['name']}, target {report['target']}.",
+        f"Constraints: {json.dumps({k: v for k, v in report['constraints'].items() if v is not None})}.",
+        f"{len(done)} trials completed, {len(report['rejected'])} candidates rejected before training; "
+        f"best trial {report['best']}; Pareto front {report['pareto']} "
+        f"(normalised hypervolume {report['hypervolume']:.4f}).",
+        "",
+        "| trial | int8 acc | float acc | arena B | planned B | flash B | MACs | feasible | s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in done:
+        lines.append(
+            f"| {r['trial_id']} | {r['int8_accuracy']:.3f} | {r['val_accuracy']:.3f} | {r['arena_bytes']:,} | "
+            f"{r['planned_bytes']:,} | {r['flash_bytes']:,} | {r['macs']:,} | {r['feasible']} | {r['seconds']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,33 @@
+"""Search strategies: a keras-tuner Oracle per module around TF-free logic in ``core``.
+
+``import tfnas.strategies`` stays free of TensorFlow; the oracles (which
+import keras-tuner, and through it TensorFlow) load on first use.
+"""
+
+from importlib import import_module
+
+from tfnas.strategies.core import resource_scales, screen, tournament
+
+_LAZY = {
+    "NASOracle": "tfnas.strategies.base",
+    "RandomSearchOracle": "tfnas.strategies.random_search",
+    "AgingEvolutionOracle": "tfnas.strategies.aging_evolution",
+}
+STRATEGIES = {"random": "RandomSearchOracle", "evolution": "AgingEvolutionOracle"}
+
+__all__ = ["screen", "tournament", "resource_scales", "STRATEGIES", "get_strategy", *_LAZY]
+
+
+def get_strategy(name: str):
+    """The oracle class of a strategy name (``"random"`` or ``"evolution"``)."""
+    if name not in STRATEGIES:
+        raise ValueError(
+            f"Unknown strategy. Expected one of {sorted(STRATEGIES)}. Received: {name!r}"
+        )
+    return __getattr__(STRATEGIES[name])
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tfnas.strategies' has no attribute {name!r}")

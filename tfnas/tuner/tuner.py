@@ -1,0 +1,237 @@
+"""NASTuner: keras-tuner's BaseTuner running the tfnas pipeline per trial.
+
+``run_trial``: genome -> tf_keras model -> train -> optional magnitude pruning
+-> int8 (PTQ by default, QAT on request) -> exact TFLM memory on the
+flatbuffer -> int8 accuracy with LiteRT on the validation data -> metrics.
+Every completed trial keeps its ``model.tflite``, ``genome.json`` and weights
+in its trial folder, and the search report is rewritten after every trial, so
+a search killed at any moment resumes (``overwrite=False``) without losing a
+completed trial.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import keras_tuner
+
+from tfnas._tf import keras
+from tfnas.compress import (
+    evaluate_tflite,
+    match_pooling_ranges,
+    prune_magnitude,
+    quantize_aware,
+    to_tflite,
+)
+from tfnas.errors import ConversionError, UnsupportedModelError
+from tfnas.genome import Genome
+from tfnas.inspect import inspect
+from tfnas.model import build_model
+from tfnas.strategies.base import NASOracle
+from tfnas.tuner.report import build_report, plot_pareto, write_report
+
+__all__ = ["NASTuner"]
+
+logger = logging.getLogger("tfnas")
+
+
+class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
+    """Search architectures with a tfnas oracle, as a Keras user expects.
+
+    Parameters
+    ----------
+    oracle:
+        A :class:`~tfnas.strategies.base.NASOracle` (random search, aging
+        evolution, ...), holding the space, constraints, ``max_trials`` and seed.
+    quantization:
+        ``"ptq"`` (post-training int8, default) or ``"qat"`` (one extra epoch of
+        quantization-aware training before conversion).
+    prune_sparsity:
+        If set, fine-tune one epoch with TF-MOT magnitude pruning to this
+        sparsity before quantizing (flash and arena do not shrink; see
+        :mod:`tfnas.compress.prune`).
+    learning_rate:
+        Adam's learning rate.
+    calibration_samples:
+        Training samples used to calibrate int8 ranges.
+    directory, project_name, overwrite:
+        Where trials live, as in keras-tuner.
+    verbose:
+        1 prints one line per trial; 0 is silent.
+    """
+
+    def __init__(
+        self,
+        oracle: NASOracle,
+        *,
+        quantization: str = "ptq",
+        prune_sparsity: float | None = None,
+        learning_rate: float = 3e-3,
+        calibration_samples: int = 100,
+        directory: str | os.PathLike | None = None,
+        project_name: str | None = None,
+        overwrite: bool = False,
+        verbose: int = 1,
+    ) -> None:
+        if quantization not in ("ptq", "qat"):
+            raise ValueError(
+                f"quantization must be 'ptq' or 'qat'. Received: quantization={quantization!r}"
+            )
+        if not isinstance(oracle, NASOracle):
+            raise ValueError(
+                f"NASTuner needs a tfnas NASOracle. Received: oracle of type {type(oracle).__name__}"
+            )
+        self.quantization = quantization
+        self.prune_sparsity = prune_sparsity
+        self.learning_rate = learning_rate
+        self.calibration_samples = calibration_samples
+        self.verbose = verbose
+        super().__init__(oracle, hypermodel=None, directory=str(directory or "tfnas_runs"),
+                         project_name=project_name or "search", overwrite=overwrite)  # fmt: skip
+
+    @property
+    def target(self) -> str:
+        return self.oracle.constraints.target
+
+    # ------------------------------------------------------------------ trial
+
+    def run_trial(self, trial, x, y, validation_data=None, epochs: int = 1, batch_size: int = 32,
+                  callbacks=None, **_) -> dict:  # fmt: skip
+        genome = Genome.from_json(trial.hyperparameters.values["genome"])
+        trial_dir = Path(self.get_trial_dir(trial.trial_id))
+        x_val, y_val = validation_data if validation_data is not None else (x, y)
+        start = time.perf_counter()
+        model = build_model(genome, seed=self.oracle.seed + int(trial.trial_id))
+        self._compile(model)
+        fit_callbacks = [
+            *(callbacks or []),
+            keras.callbacks.TensorBoard(log_dir=str(trial_dir / "logs")),
+        ]
+        model.fit(x, y, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+                  verbose=0, callbacks=fit_callbacks)  # fmt: skip
+        val_accuracy = float(model.evaluate(x_val, y_val, verbose=0)[1])
+        model.save_weights(str(trial_dir / "weights.h5"))
+        deployed = model
+        if self.prune_sparsity:
+            deployed = prune_magnitude(deployed, x, y, target_sparsity=self.prune_sparsity,
+                                       batch_size=batch_size, learning_rate=self.learning_rate / 3)  # fmt: skip
+        if self.quantization == "qat":
+            deployed = quantize_aware(deployed, preserve_sparsity=bool(self.prune_sparsity))
+            self._compile(deployed, self.learning_rate / 3)
+            deployed.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
+            match_pooling_ranges(deployed)
+        train_seconds = time.perf_counter() - start
+        try:
+            tflite = to_tflite(deployed, "int8", x, calibration_samples=self.calibration_samples,
+                               seed=self.oracle.seed)  # fmt: skip
+        except ConversionError as e:
+            raise keras_tuner.errors.FailedTrialError(str(e)) from e
+        convert_seconds = time.perf_counter() - start - train_seconds
+        try:
+            report = inspect(tflite, target=self.target)
+        except UnsupportedModelError as e:
+            raise keras_tuner.errors.FailedTrialError(
+                f"TFLM cannot run it on {self.target}: {e}"
+            ) from e
+        measure_seconds = time.perf_counter() - start - train_seconds - convert_seconds
+        int8 = evaluate_tflite(tflite, x_val, y_val)
+        (trial_dir / "model.tflite").write_bytes(tflite)
+        (trial_dir / "genome.json").write_text(genome.to_json(indent=1))
+        metrics = {key: float(report[key]) for key in ("planned_bytes", "persistent_bytes", "arena_bytes",
+                   "min_arena_bytes", "flash_bytes", "weights_bytes", "macs", "params")}  # fmt: skip
+        violations = self.oracle.constraints.violations(metrics)
+        metrics.update(
+            val_accuracy=val_accuracy,
+            int8_accuracy=int8.accuracy,
+            feasible=float(not violations),
+            # Ranking score (lower is better): int8 error plus 10x each bound's relative excess.
+            score=(1.0 - int8.accuracy) + 10.0 * sum(violations.values()),
+            train_seconds=train_seconds,
+            convert_seconds=convert_seconds,
+            measure_seconds=measure_seconds,
+            seconds=time.perf_counter() - start,
+        )
+        keras.backend.clear_session()
+        return metrics
+
+    def _compile(self, model, learning_rate: float | None = None) -> None:
+        model.compile(keras.optimizers.Adam(learning_rate or self.learning_rate),
+                      "sparse_categorical_crossentropy", ["accuracy"])  # fmt: skip
+
+    # -------------------------------------------------------------- progress
+
+    def on_trial_end(self, trial) -> None:
+        super().on_trial_end(trial)
+        report = self.report()
+        write_report(report, Path(self.project_dir) / "report.json")
+        if self.verbose:
+            self._print_progress(trial, report)
+
+    def _print_progress(self, trial, report: dict) -> None:
+        row = next(r for r in report["trials"] if r["trial_id"] == trial.trial_id)
+        done = sum(r["status"] == "completed" for r in report["trials"])
+        if row["status"] != "completed":
+            message = (trial.message or "").strip().splitlines()
+            print(
+                f"[tfnas] trial {trial.trial_id} {row['status']}: {message[-1] if message else ''}",
+                file=sys.stderr,
+            )
+            return
+        best = next(r for r in report["trials"] if r["trial_id"] == report["best"])
+        summary = self.oracle.trial_genome(trial).summary()
+        print(
+            f"[tfnas] trial {trial.trial_id} ({done}/{self.oracle.max_trials}) {summary[:48]:<48} "
+            f"int8 acc {row['int8_accuracy']:.3f}  arena {row['arena_bytes']:>8,} B  flash {row['flash_bytes']:>8,} B  "
+            f"MACs {row['macs']:>11,}  {'ok ' if row['feasible'] else 'OVER'} {row['seconds']:6.1f} s  "
+            f"| best {best['trial_id']} acc {best['int8_accuracy']:.3f}  rejected {len(report['rejected'])}",
+            flush=True,
+        )
+
+    # --------------------------------------------------------------- results
+
+    def report(self) -> dict:
+        """The search report (also written to ``PROJECT_DIR/report.json`` after each trial)."""
+        return build_report(self.oracle, self.target)
+
+    def plot_pareto(self, path: str | os.PathLike) -> None:
+        plot_pareto(self.report(), path)
+
+    def load_model(self, trial) -> keras.Model:
+        model = build_model(self.oracle.trial_genome(trial))
+        model.load_weights(str(Path(self.get_trial_dir(trial.trial_id)) / "weights.h5"))
+        return model
+
+    def get_best_genomes(self, num_genomes: int = 1) -> list[Genome]:
+        """Genomes of the best trials, best first."""
+        return [self.oracle.trial_genome(t) for t in self.oracle.get_best_trials(num_genomes)]
+
+    def get_best_tflite(self, num_models: int = 1) -> list[bytes]:
+        """int8 flatbuffers of the best trials, best first."""
+        trials = self.oracle.get_best_trials(num_models)
+        return [
+            (Path(self.get_trial_dir(t.trial_id)) / "model.tflite").read_bytes() for t in trials
+        ]
+
+    def search_space_summary(self, extended: bool = False) -> None:
+        print(f"Search space: {self.oracle.space.name}")
+        print(json.dumps(self.oracle.space.get_config(), indent=1 if extended else None))
+        print(f"Constraints: {self.oracle.constraints.bounds()} on target {self.target}")
+
+    def results_summary(self, num_trials: int = 10) -> None:
+        report = self.report()
+        print(f"Results in {self.project_dir}; objective {self.oracle.objective.name}; "
+              f"{len(report['rejected'])} candidates rejected before training")  # fmt: skip
+        print(
+            f"{'trial':>6} {'int8 acc':>8} {'arena B':>9} {'flash B':>9} {'MACs':>11} feasible  pareto"
+        )
+        by_id = {r["trial_id"]: r for r in report["trials"]}
+        for trial in self.oracle.get_best_trials(num_trials):
+            r = by_id[trial.trial_id]
+            print(f"{r['trial_id']:>6} {r['int8_accuracy']:8.3f} {r['arena_bytes']:9,} {r['flash_bytes']:9,} "
+                  f"{r['macs']:11,} {str(r['feasible']):>8}  {'*' if r['trial_id'] in report['pareto'] else ''}")  # fmt: skip
+        print(f"Pareto front hypervolume (normalised): {report['hypervolume']:.4f}")
