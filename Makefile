@@ -17,7 +17,7 @@ $(STAMP): $(PY) setup.cfg pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m tfnas demo
+	$(PY) -m tfnas search --out tfnas_runs/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

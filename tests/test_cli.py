@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+
 from tfnas.cli import main
 
 
@@ -43,3 +45,61 @@ def test_demo_runs_the_pipeline(tmp_path, capsys):
     report = json.loads((tmp_path / "inspect.json").read_text())
     assert report["planned_bytes"] > 0 and report["target"] == "cortex-m"
     assert (tmp_path / "model.tflite").stat().st_size == report["flash_bytes"]
+
+
+def test_search_cli_writes_every_output_and_resumes(tmp_path, capsys):
+    from tests.test_tuner import tiny_data
+    from tfnas.inspect import inspect
+
+    x, y = tiny_data(96, 0)
+    xt, yt = tiny_data(48, 1)
+    data = tmp_path / "tiny.npz"
+    np.savez(data, x_train=x, y_train=y, x_test=xt, y_test=yt)
+    config = tmp_path / "search.yaml"
+    config.write_text("max_trials: 2\nepochs: 1\nstrategy: random\nmax_arena: 30000\nmax_flash: 60000\n"
+                      "space_options: {max_blocks: 2, max_channels: 8}\n")  # fmt: skip
+    out = tmp_path / "run"
+    argv = [
+        "search",
+        "--config",
+        str(config),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--target",
+        "cortex-m",
+    ]
+    assert main(argv) == 0
+    for name in (
+        "best.tflite",
+        "model_data.cc",
+        "model_data.h",
+        "report.json",
+        "pareto.png",
+        "report.md",
+    ):
+        assert (out / name).stat().st_size > 0, name
+    report = json.loads((out / "report.json").read_text())
+    assert [t["status"] for t in report["trials"]] == ["completed", "completed"]
+    best = next(t for t in report["trials"] if t["trial_id"] == report["best"])
+    measured = inspect((out / "best.tflite").read_bytes(), target="cortex-m")
+    assert measured["arena_bytes"] == best["arena_bytes"]
+    assert best["feasible"] == (
+        measured["arena_bytes"] <= 30000 and measured["flash_bytes"] <= 60000
+    )
+    assert (
+        f"kTensorArenaSize = {measured['min_arena_bytes']};" in (out / "model_data.h").read_text()
+    )
+    # Running the same command again resumes: nothing is retrained, the report is the same.
+    assert main(argv) == 0
+    assert json.loads((out / "report.json").read_text())["trials"] == report["trials"]
+    capsys.readouterr()
+
+
+def test_search_cli_bad_input_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"max_trails": 3}')
+    assert main(["search", "--config", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown settings ['max_trails']" in err[0]

@@ -22,6 +22,10 @@ from tfnas.errors import (
     UnsupportedModelError,
 )
 
+# Bound eagerly: a lazy name would be shadowed by the submodule tfnas.inspect once
+# anything imports it. This loads only the flatbuffer reader and the planner.
+from tfnas.inspect import inspect  # noqa: E402
+
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -32,7 +36,6 @@ _LAZY = {
     "analyze": ("tfnas.genome", "analyze"),
     "plan_memory": ("tfnas.memory", "plan_memory"),
     "estimate_memory": ("tfnas.memory", "estimate_memory"),
-    "inspect": ("tfnas.inspect", "inspect"),
     "build_model": ("tfnas.model", "build_model"),
     "to_tflite": ("tfnas.compress", "to_tflite"),
     "evaluate_tflite": ("tfnas.compress", "evaluate_tflite"),
@@ -45,6 +48,7 @@ __all__ = [
     "UnsupportedModelError",
     "InfeasibleModelError",
     "ConversionError",
+    "inspect",
     *_LAZY,
 ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 __all__ = ["TfliteEvaluation", "predict_tflite", "evaluate_tflite"]
 
@@ -29,7 +29,12 @@ def predict_tflite(tflite: bytes, x: np.ndarray) -> np.ndarray:
     Quantised inputs and outputs are (de)quantised with the tensors' own scale
     and zero point, so int8, int16 and float models are called the same way.
     """
-    interpreter = Interpreter(model_content=bytes(tflite))
+    # Built-in kernels without the default XNNPACK delegate: it fails to prepare some
+    # small int8 graphs, and the built-in kernels are closer to what TFLM runs.
+    interpreter = Interpreter(
+        model_content=bytes(tflite),
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
     interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]

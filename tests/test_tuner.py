@@ -1,0 +1,153 @@
+"""The Tuner API end to end on tiny generated data: search, rejection, report, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tfnas.genome import MicroSpace
+from tfnas.objectives import Constraints
+from tfnas.strategies import AgingEvolutionOracle, RandomSearchOracle, screen, tournament
+
+SHAPE, CLASSES = (8, 8, 1), 3
+
+
+def tiny_data(n=96, seed=0):
+    """Three classes told apart by which third of the image is bright."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, CLASSES, size=n)
+    x = rng.uniform(0, 0.2, size=(n, *SHAPE)).astype(np.float32)
+    for i, label in enumerate(y):
+        x[i, :, 3 * label : 3 * label + 2, 0] += 0.8
+    return x, y
+
+
+def space():
+    return MicroSpace(SHAPE, CLASSES, max_blocks=2, max_layers=2, max_channels=8, max_dense=1)
+
+
+def test_tiny_search_end_to_end(tmp_path):
+    from tfnas.tuner import NASTuner
+
+    x, y = tiny_data()
+    constraints = Constraints(max_arena_bytes=20_000, arena="total", target="cortex-m")
+    oracle = AgingEvolutionOracle(
+        space(), constraints, max_trials=3, seed=0, population_size=2, sample_size=2
+    )
+    tuner = NASTuner(oracle, directory=tmp_path, project_name="p", verbose=0)
+    tuner.search(x, y, validation_data=tiny_data(48, 1), epochs=2, batch_size=16)
+    report = json.loads((tmp_path / "p" / "report.json").read_text())
+    done = [r for r in report["trials"] if r["status"] == "completed"]
+    assert len(done) == 3
+    for r in done:
+        assert 0.0 <= r["int8_accuracy"] <= 1.0 and 0.0 <= r["val_accuracy"] <= 1.0
+        assert r["arena_bytes"] == r["planned_bytes"] + r["persistent_bytes"]
+        assert r["feasible"] == (r["arena_bytes"] <= 20_000)
+        tflite = (tmp_path / "p" / f"trial_{r['trial_id']}" / "model.tflite").read_bytes()
+        assert len(tflite) == r["flash_bytes"]
+    assert report["best"] in {r["trial_id"] for r in done}
+    assert set(report["pareto"]) <= {r["trial_id"] for r in done if r["feasible"]}
+    best = next(r for r in done if r["trial_id"] == report["best"])
+    genome = tuner.get_best_genomes(1)[0]
+    assert genome.to_dict() == best["genome"]
+    model = tuner.get_best_models(1)[0]  # rebuilt from the genome with the trial's trained weights
+    assert model.output_shape == (None, CLASSES)
+    x_val, y_val = tiny_data(48, 1)
+    float_acc = float(np.mean(model.predict(x_val, verbose=0).argmax(1) == y_val))
+    assert float_acc == pytest.approx(best["val_accuracy"], abs=1e-6)
+
+
+def test_infeasible_candidates_are_rejected_before_training(tmp_path):
+    from tfnas.tuner import NASTuner
+
+    # 300-byte planned arena: the 64-byte input alone fits, most candidates do not.
+    constraints = Constraints(max_arena_bytes=300, arena="planned", target="cortex-m")
+    # A seed whose first proposal is surely over the bound, so at least one is rejected.
+    seed = next(
+        s
+        for s in range(100)
+        if screen(space().sample(np.random.default_rng([s, 0, 0])), constraints)["violations"]
+    )
+    oracle = RandomSearchOracle(space(), constraints, max_trials=1, seed=seed)
+    tuner = NASTuner(oracle, directory=tmp_path, project_name="p", verbose=0)
+    x, y = tiny_data()
+    tuner.search(x, y, epochs=1, batch_size=16)
+    report = tuner.report()
+    assert len(report["rejected"]) >= 1
+    for r in report["rejected"]:
+        assert r["status"] == "rejected" and r["estimate"]["planned_bytes"] / 1.2 > 300
+    assert [t["status"] for t in report["trials"]] == ["completed"]  # rejections are not failures
+    assert not any(os.path.exists(tmp_path / "p" / f"trial_{r['proposed_for']}" / "weights.h5")
+                   for r in report["rejected"] if r["proposed_for"] != "0")  # fmt: skip
+
+
+def test_screen_and_tournament_by_hand():
+    genome = space().sample(0)
+    loose = screen(genome, Constraints(max_arena_bytes=10**7))
+    assert loose["violations"] == {} and loose["estimate"]["planned_bytes"] > 0
+    tight = screen(genome, Constraints(max_macs=1))
+    assert set(tight["violations"]) == {"macs"}
+    population = [{"val_accuracy": 0.9, "arena_bytes": 100}, {"val_accuracy": 0.5, "arena_bytes": 100},
+                  {"val_accuracy": 0.9, "arena_bytes": 5000}]  # fmt: skip
+    objectives = [("val_accuracy", "max"), ("arena_bytes", "min")]
+    # With every member drawn, member 0 dominates the others and always wins.
+    wins = {
+        tournament(population, objectives, Constraints(), 3, np.random.default_rng(s))
+        for s in range(50)
+    }
+    assert wins == {0}
+    # An infeasible member loses to a feasible one even when more accurate.
+    bounded = [{"val_accuracy": 0.95, "arena_bytes": 200}, {"val_accuracy": 0.8, "arena_bytes": 90}]
+    picks = {tournament(bounded, objectives, Constraints(max_arena_bytes=100, arena="total"), 2,
+                        np.random.default_rng(s)) for s in range(50)}  # fmt: skip
+    assert picks == {1}
+
+
+def test_strategies_do_not_import_tensorflow():
+    code = "import sys, tfnas.strategies, tfnas.strategies.core; assert 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+RUN = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_tuner import tiny_data, space
+from tfnas.objectives import Constraints
+from tfnas.strategies import RandomSearchOracle
+from tfnas.tuner import NASTuner
+oracle = RandomSearchOracle(space(), Constraints(max_arena_bytes=50_000), max_trials={trials}, seed=5)
+tuner = NASTuner(oracle, directory={directory!r}, project_name="p", verbose=0)
+x, y = tiny_data()
+tuner.search(x, y, epochs=1, batch_size=16)
+"""
+
+
+def test_resume_after_kill(tmp_path):
+    tests = os.path.dirname(os.path.abspath(__file__))
+    script = RUN.format(tests=tests, trials=4, directory=str(tmp_path))
+    report_path = tmp_path / "p" / "report.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline:  # kill it once at least one trial has completed
+        if report_path.exists() and json.loads(report_path.read_text())["trials"]:
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = json.loads(report_path.read_text())
+    completed = {r["trial_id"]: r for r in before["trials"] if r["status"] == "completed"}
+    assert 1 <= len(completed) < 4
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=600)
+    after = json.loads(report_path.read_text())
+    done = [r for r in after["trials"] if r["status"] == "completed"]
+    assert len(done) == 4  # the trial count is right: nothing lost, nothing run twice
+    for trial_id, row in completed.items():  # completed trials are intact
+        again = next(r for r in after["trials"] if r["trial_id"] == trial_id)
+        assert again == row
