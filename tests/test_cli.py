@@ -49,7 +49,7 @@ def test_demo_runs_the_pipeline(tmp_path, capsys):
 
 def test_search_cli_writes_every_output_and_resumes(tmp_path, capsys):
     from tests.test_tuner import tiny_data
-    from tfnas.inspect import inspect
+    from tfnas.inspection import inspect
 
     x, y = tiny_data(96, 0)
     xt, yt = tiny_data(48, 1)

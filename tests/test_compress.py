@@ -19,7 +19,7 @@ from tfnas.compress import (
 from tfnas.data import load_digits
 from tfnas.errors import ConversionError, UnsupportedModelError
 from tfnas.genome import MicroSpace, MSNASSpace, analyze
-from tfnas.inspect import inspect
+from tfnas.inspection import inspect
 from tfnas.memory import plan_memory
 from tfnas.model import build_model
 from tfnas.tflite import read_model

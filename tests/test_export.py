@@ -20,7 +20,7 @@ from tfnas.export import (
     to_c_source,
     write_c_files,
 )
-from tfnas.inspect import inspect
+from tfnas.inspection import inspect
 from tfnas.tflite import read_model
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""tfnas.inspect: the Python API, the table, the plot and the CLI contract."""
+"""tfnas.inspection: the Python API, the table, the plot and the CLI contract."""
 
 import json
 import random
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tfnas.errors import FlatbufferError, UnsupportedModelError
-from tfnas.inspect import format_table, inspect, main, model_macs, model_params, plot_memory
+from tfnas.inspection import format_table, inspect, main, model_macs, model_params, plot_memory
 from tfnas.memory import plan_memory
 from tfnas.tflite import read_model
 
@@ -161,7 +161,7 @@ def test_fuzz_main_subprocess(tmp_path, index):
     path = tmp_path / "bad.tflite"
     path.write_bytes(_malformed_inputs(600)[index])
     result = subprocess.run(
-        [sys.executable, "-m", "tfnas.inspect", str(path), "--json"],
+        [sys.executable, "-m", "tfnas.inspection", str(path), "--json"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -174,7 +174,7 @@ def test_fuzz_main_subprocess(tmp_path, index):
 
 def test_subprocess_good_model():
     result = subprocess.run(
-        [sys.executable, "-m", "tfnas.inspect", str(C16), "--json", "--target", "cortex-m"],
+        [sys.executable, "-m", "tfnas.inspection", str(C16), "--json", "--target", "cortex-m"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -171,7 +171,7 @@ def test_reorder_rejects_bad_orders():
 
 def test_no_tensorflow_import():
     code = (
-        "import sys, tfnas.tflite, tfnas.memory, tfnas.inspect;"
+        "import sys, tfnas.tflite, tfnas.memory, tfnas.inspection;"
         "import tfnas.memory.reorder, tfnas.tflite.writer;"
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'"
     )

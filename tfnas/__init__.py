@@ -22,13 +22,10 @@ from tfnas.errors import (
     UnsupportedModelError,
 )
 
-# Bound eagerly: a lazy name would be shadowed by the submodule tfnas.inspect once
-# anything imports it. This loads only the flatbuffer reader and the planner.
-from tfnas.inspect import inspect  # noqa: E402
-
 __version__ = "0.1.0"
 
 _LAZY = {
+    "inspect": ("tfnas.inspection", "inspect"),
     "Genome": ("tfnas.genome", "Genome"),
     "MSNASSpace": ("tfnas.genome", "MSNASSpace"),
     "MicroSpace": ("tfnas.genome", "MicroSpace"),
@@ -48,7 +45,6 @@ __all__ = [
     "UnsupportedModelError",
     "InfeasibleModelError",
     "ConversionError",
-    "inspect",
     *_LAZY,
 ]
 

@@ -2,7 +2,7 @@
 
 Subcommands:
 
-- ``tfnas inspect MODEL.tflite``: TFLM arena, flash, MACs (see :mod:`tfnas.inspect`);
+- ``tfnas inspect MODEL.tflite``: TFLM arena, flash, MACs (see :mod:`tfnas.inspection`);
 - ``tfnas demo``: the pipeline on scikit-learn's 8x8 digits: sample a genome,
   print its analytic costs, build and train it, convert it to int8 and report
   the exact TFLM arena and the int8 accuracy.
@@ -56,7 +56,7 @@ def _demo(argv: Sequence[str]) -> int:
 
     from tfnas._tf import keras
     from tfnas.compress import evaluate_tflite, to_tflite
-    from tfnas.inspect import inspect
+    from tfnas.inspection import inspect
     from tfnas.model import build_model
 
     model = build_model(genome, seed=args.seed)
@@ -164,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)  # fmt: skip
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     if argv[0] == "inspect":
-        from tfnas.inspect import main as inspect_main
+        from tfnas.inspection import main as inspect_main
 
         return inspect_main(argv[1:])
     return commands[argv[0]](argv[1:])

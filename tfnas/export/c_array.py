@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tfnas.errors import UnsupportedModelError
-from tfnas.inspect import inspect
+from tfnas.inspection import inspect
 from tfnas.memory.targets import get_target
 from tfnas.tflite.model import Model, Subgraph, Tensor, read_model
 

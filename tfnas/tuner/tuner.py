@@ -30,7 +30,7 @@ from tfnas.compress import (
 )
 from tfnas.errors import ConversionError, UnsupportedModelError
 from tfnas.genome import Genome
-from tfnas.inspect import inspect
+from tfnas.inspection import inspect
 from tfnas.model import build_model
 from tfnas.strategies.base import NASOracle
 from tfnas.tuner.report import build_report, plot_pareto, write_report
