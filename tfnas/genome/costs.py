@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tfnas.genome.genome import OUT, Genome, stage_order
+from tfnas.genome.genome import OUT, Genome
 from tfnas.genome.ops import node_macs, node_params
 
 __all__ = ["TensorCost", "GenomeCosts", "analyze"]
@@ -106,11 +106,12 @@ def analyze(
 
     for s, graph in enumerate(genome.stages):
         merged, outputs = genome.stage_shapes(s, shape)
-        for node in stage_order(graph):
+        for node, sources, merge in genome.stage_steps(s):
+            if len(sources) > 1:
+                add(f"s{s}_{node}_{merge}", merged[node])
+            if node == OUT:
+                continue
             attrs = graph.nodes[node]
-            inputs = genome.ordered_inputs(s, node)
-            if len(inputs) > 1:
-                add(f"s{s}_{node}_{attrs.get('merge', 'concat')}", merged[node])
             cin = merged[node][2]
             params += node_params(attrs, cin, one_d)
             macs += node_macs(attrs, cin, outputs[node], one_d)
@@ -119,8 +120,6 @@ def analyze(
             if attrs["op"] != "identity":
                 add(f"s{s}_{node}", outputs[node])
             node_shapes[f"s{s}/{node}"] = outputs[node]
-        if len(list(graph.predecessors(OUT))) > 1:
-            add(f"s{s}_out_concat", outputs[OUT])
         node_shapes[f"s{s}/{OUT}"] = outputs[OUT]
         shape = outputs[OUT]
         if s < len(genome.downsamples):

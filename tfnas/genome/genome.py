@@ -192,12 +192,6 @@ class Genome:
             for node in [*order, OUT]
         ]
 
-    def ordered_inputs(self, stage: int, node: str) -> list[str]:
-        """Predecessors of ``node`` in the order they are concatenated or added."""
-        graph = self.stages[stage]
-        rank = {n: i for i, n in enumerate([IN, *stage_order(graph)])}
-        return sorted(graph.predecessors(node), key=rank.__getitem__)
-
     def stage_input_shape(
         self, stage: int, input_shape: Sequence[int] | None = None
     ) -> tuple[int, int, int]:
