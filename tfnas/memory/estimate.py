@@ -11,7 +11,8 @@ The estimate mirrors what the TFLite converter emits for a model built by
   after its last input is produced;
 - requantize (QUANTIZE) ops on concatenation inputs whose scale is already
   tied to another concatenation (after quantization-aware training: on every
-  input, since each tensor keeps its learned range).
+  input but the model input and pooled tensors, since each tensor keeps its
+  learned range).
 
 The activation tensors then go through the same lifetime rules and greedy
 planner as a real flatbuffer. Nothing here imports TensorFlow; an estimate
@@ -211,10 +212,11 @@ def _insert_requantize(g: _Graph, every_input: bool) -> None:
     last one back, each claims the scale of its output and of every input not
     yet claimed (through pooling, the pooled tensor too); an input already
     claimed by another concatenation is requantized by a QUANTIZE placed right
-    after the op that produced it. The model input's scale is fixed by
-    calibration: it is never requantized, and concatenations that take it
-    share its scale. After quantization-aware training every
-    tensor has its own learned range, so every input is requantized.
+    after the op that produced it. The model input and pooled tensors anchor
+    scales (the input's is fixed by calibration, a pool keeps its input's):
+    they are never requantized, and a concatenation that takes one shares its
+    scale. After quantization-aware training every other tensor has its own
+    learned range, so every other input is requantized.
     """
     producer = {t: i for i, op in enumerate(g.ops) for t in op.outputs}
     claimed: dict[int, int] = {}

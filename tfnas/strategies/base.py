@@ -19,11 +19,11 @@ import keras_tuner
 import numpy as np
 
 from tfnas.errors import InfeasibleModelError, SearchSpaceError
-from tfnas.genome import Genome, SearchSpace, get_space
+from tfnas.genome import Genome, SearchSpace
 from tfnas.objectives import Constraints
 from tfnas.strategies.core import screen
 
-__all__ = ["NASOracle", "space_from_state"]
+__all__ = ["NASOracle"]
 
 logger = logging.getLogger("tfnas")
 
@@ -143,10 +143,3 @@ class NASOracle(keras_tuner.Oracle):
                     "The search being resumed used another search space. Expected "
                     f"{saved['space']['config']}. Received: {mine} (pass overwrite=True to start anew)"
                 )
-
-
-def space_from_state(state: dict) -> SearchSpace:
-    """Rebuild the search space recorded in an oracle state."""
-    saved = state["tfnas"]["space"]
-    config = dict(saved["config"])
-    return get_space(saved["name"], config.pop("input_shape"), config.pop("num_classes"), **config)
