@@ -1,8 +1,7 @@
 """The main job: search under a device budget and write deployable outputs.
 
 :func:`run_search` is what ``tfnas search`` runs. It writes into ``out``:
-``best.tflite``, ``model_data.cc`` / ``model_data.h`` (when the export stage
-is available), ``report.json``, ``pareto.png`` and ``report.md``; the trials
+``best.tflite``, ``model_data.cc`` / ``model_data.h``, ``report.json``, ``pareto.png`` and ``report.md``; the trials
 live in ``out/search``. Running it again with the same settings resumes the
 search: completed trials are kept and only the missing ones run.
 """
@@ -10,13 +9,10 @@ search: completed trials are kept and only the missing ones run.
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 __all__ = ["SearchConfig", "run_search", "load_config"]
-
-logger = logging.getLogger("tfnas")
 
 
 @dataclass
@@ -97,6 +93,7 @@ def _constraints(config: SearchConfig):
 def run_search(config: SearchConfig, verbose: int = 1) -> dict:
     """Run (or resume) a search and write its outputs; returns the report."""
     from tfnas.data import load_digits, load_npz
+    from tfnas.export import write_c_files
     from tfnas.strategies import get_strategy
     from tfnas.tuner import NASTuner, plot_pareto, write_report
 
@@ -128,18 +125,9 @@ def run_search(config: SearchConfig, verbose: int = 1) -> dict:
         best_dir = Path(tuner.get_trial_dir(report["best"]))
         tflite = (best_dir / "model.tflite").read_bytes()
         (out / "best.tflite").write_bytes(tflite)
-        _export(tflite, out, constraints.target)
+        write_c_files(tflite, out, target=constraints.target)
     (out / "report.md").write_text(_markdown(report, data.name))
     return report
-
-
-def _export(tflite: bytes, out: Path, target: str) -> None:
-    try:
-        from tfnas.export import write_c_files
-    except ImportError:  # the export stage is optional until it lands
-        logger.warning("tfnas.export is not available: model_data.cc/.h not written")
-        return
-    write_c_files(tflite, out, target=target)
 
 
 def _markdown(report: dict, dataset: str) -> str:
