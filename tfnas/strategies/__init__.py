@@ -7,19 +7,43 @@ import keras-tuner, and through it TensorFlow) load on first use.
 from importlib import import_module
 
 from tfnas.strategies.core import resource_scales, screen, tournament
+from tfnas.strategies.metagraph import (
+    DEFAULT_THRESHOLDS,
+    FamilyMember,
+    MetaGraph,
+    connectivity_penalty,
+    iot_penalty,
+)
 
 _LAZY = {
     "NASOracle": "tfnas.strategies.base",
     "RandomSearchOracle": "tfnas.strategies.random_search",
     "AgingEvolutionOracle": "tfnas.strategies.aging_evolution",
+    "MSNASOracle": "tfnas.strategies.msnas",
 }
-STRATEGIES = {"random": "RandomSearchOracle", "evolution": "AgingEvolutionOracle"}
+STRATEGIES = {
+    "random": "RandomSearchOracle",
+    "evolution": "AgingEvolutionOracle",
+    "msnas": "MSNASOracle",
+}
 
-__all__ = ["screen", "tournament", "resource_scales", "STRATEGIES", "get_strategy", *_LAZY]
+__all__ = [
+    "screen",
+    "tournament",
+    "resource_scales",
+    "MetaGraph",
+    "FamilyMember",
+    "connectivity_penalty",
+    "iot_penalty",
+    "DEFAULT_THRESHOLDS",
+    "STRATEGIES",
+    "get_strategy",
+    *_LAZY,
+]
 
 
 def get_strategy(name: str):
-    """The oracle class of a strategy name (``"random"`` or ``"evolution"``)."""
+    """The oracle class of a strategy name (``"random"``, ``"evolution"`` or ``"msnas"``)."""
     if name not in STRATEGIES:
         raise ValueError(
             f"Unknown strategy. Expected one of {sorted(STRATEGIES)}. Received: {name!r}"
