@@ -27,7 +27,15 @@ from tfnas.memory.arena import MemoryPlan, plan_memory
 from tfnas.memory.targets import TARGETS
 from tfnas.tflite.model import Model, Operator, Subgraph, read_model
 
-__all__ = ["inspect", "format_table", "plot_memory", "main", "model_macs", "model_params"]
+__all__ = [
+    "inspect",
+    "format_table",
+    "plot_memory",
+    "main",
+    "model_macs",
+    "model_params",
+    "op_macs",
+]
 
 logger = logging.getLogger("tfnas")
 
@@ -45,7 +53,7 @@ _WEIGHTED = frozenset(
 )
 
 
-def _op_macs(sg: Subgraph, op: Operator) -> int:
+def op_macs(sg: Subgraph, op: Operator) -> int:
     """Multiply-accumulates of one operator (one multiply-add is one MAC)."""
 
     def shape(pos: int, outputs: bool = False) -> tuple[int, ...]:
@@ -73,7 +81,7 @@ def _op_macs(sg: Subgraph, op: Operator) -> int:
 
 def model_macs(model: Model) -> int:
     """Multiply-accumulates of one inference of subgraph 0 (plus called subgraphs)."""
-    return sum(_op_macs(sg, op) for sg in model.subgraphs for op in sg.operators)
+    return sum(op_macs(sg, op) for sg in model.subgraphs for op in sg.operators)
 
 
 def model_params(model: Model) -> int:

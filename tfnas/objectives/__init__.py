@@ -1,8 +1,16 @@
-"""Objectives, device constraints, Pareto fronts and hypervolume (no TensorFlow)."""
+"""Objectives, device constraints, Pareto fronts, hypervolume and latency (no TensorFlow).
+
+The latency model (:mod:`tfnas.objectives.latency`) reads flatbuffers, so it
+loads on first use and ``import tfnas.objectives`` stays cheap.
+"""
+
+from importlib import import_module
 
 from tfnas.objectives.constraints import Constraints
 from tfnas.objectives.devices import DEVICES, Device, get_device
 from tfnas.objectives.pareto import Objective, dominates, hypervolume, pareto_front, scalarise
+
+_LAZY = {"estimate_latency", "LatencyEstimate", "OpLatency", "DEFAULT_LATENCY_DEVICE"}
 
 __all__ = [
     "Constraints",
@@ -14,4 +22,11 @@ __all__ = [
     "pareto_front",
     "hypervolume",
     "scalarise",
+    *sorted(_LAZY),
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module("tfnas.objectives.latency"), name)
+    raise AttributeError(f"module 'tfnas.objectives' has no attribute {name!r}")

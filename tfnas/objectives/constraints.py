@@ -33,7 +33,14 @@ class Constraints:
         Weight bytes, multiply-accumulates, estimated latency.
     target:
         The TFLM build whose memory rules apply (``host``, ``cortex-m``,
-        ``cortex-m-cmsis``).
+        ``cortex-m-cmsis``); it also picks the kernels the latency model
+        assumes (CMSIS-NN for ``cortex-m-cmsis``, reference kernels otherwise).
+    device:
+        The board (a name in :data:`~tfnas.objectives.DEVICES`) whose core and
+        clock the latency model uses; ``None`` means
+        :data:`~tfnas.objectives.latency.DEFAULT_LATENCY_DEVICE`.
+    clock_mhz:
+        Overrides the board's clock for the latency model.
     """
 
     max_arena_bytes: int | None = None
@@ -43,6 +50,8 @@ class Constraints:
     max_latency_ms: float | None = None
     arena: str = "planned"
     target: str = "cortex-m"
+    device: str | None = None
+    clock_mhz: float | None = None
 
     def __post_init__(self) -> None:
         if self.arena not in ("planned", "total", "min"):
@@ -53,6 +62,25 @@ class Constraints:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive or None. Received: {name}={value}")
+        if self.clock_mhz is not None and self.clock_mhz <= 0:
+            raise ValueError(
+                f"clock_mhz must be positive or None. Received: clock_mhz={self.clock_mhz}"
+            )
+        if self.device is not None:
+            from tfnas.objectives.devices import get_device
+
+            get_device(self.device)  # raises for an unknown board
+
+    @property
+    def latency_device(self):
+        """The :class:`~tfnas.objectives.Device` the latency model runs on."""
+        from dataclasses import replace
+
+        from tfnas.objectives.devices import get_device
+        from tfnas.objectives.latency import DEFAULT_LATENCY_DEVICE
+
+        device = get_device(self.device or DEFAULT_LATENCY_DEVICE)
+        return replace(device, clock_mhz=self.clock_mhz) if self.clock_mhz else device
 
     @property
     def arena_metric(self) -> str:

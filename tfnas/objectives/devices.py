@@ -53,7 +53,7 @@ class Device:
         -------
         Constraints
             The arena bound is the whole TFLM arena (planned plus persistent)
-            on this board's target.
+            on this board's target; latency is modelled on this board.
         """
         ram = self.contiguous_sram_bytes or self.sram_bytes
         return Constraints(
@@ -63,6 +63,7 @@ class Device:
             max_latency_ms=max_latency_ms,
             arena="total",
             target=self.target,
+            device=self.name,
         )
 
 

@@ -17,7 +17,7 @@ PARETO_OBJECTIVES = (
 )
 REPORT_FIELDS = (
     "val_accuracy", "int8_accuracy", "planned_bytes", "persistent_bytes", "arena_bytes",
-    "min_arena_bytes", "flash_bytes", "weights_bytes", "macs", "params", "seconds",
+    "min_arena_bytes", "flash_bytes", "weights_bytes", "macs", "params", "latency_ms", "seconds",
     "train_seconds", "convert_seconds", "measure_seconds", "score",
 )  # fmt: skip
 
@@ -69,9 +69,20 @@ def build_report(oracle, target: str) -> dict:
         "hypervolume_reference": reference,
         "constraints": constraints.to_dict(),
         "target": target,
+        "latency_model": _latency_model(constraints),
         "strategy": type(oracle).__name__,
         "space": {"name": oracle.space.name, "config": oracle.space.get_config()},
     }
+
+
+def _latency_model(constraints: Constraints) -> dict:
+    """Which board, core, clock and kernels ``latency_ms`` was modelled for."""
+    from tfnas.objectives.latency import kernels_for_target
+
+    device = constraints.latency_device
+    return {"device": device.name, "core": device.core, "clock_mhz": device.clock_mhz,
+            "kernels": kernels_for_target(constraints.target),
+            "model": "analytic model, not a measurement (docs/latency.md)"}  # fmt: skip
 
 
 def write_report(report: dict, path: str | Path) -> None:

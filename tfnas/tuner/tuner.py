@@ -2,7 +2,9 @@
 
 ``run_trial``: genome -> tf_keras model -> train -> optional magnitude pruning
 -> int8 (PTQ by default, QAT on request) -> exact TFLM memory on the
-flatbuffer -> int8 accuracy with LiteRT on the validation data -> metrics.
+flatbuffer -> modelled latency on the constraints' board
+(:mod:`tfnas.objectives.latency`) -> int8 accuracy with LiteRT on the
+validation data -> metrics.
 Every completed trial keeps its ``model.tflite``, ``genome.json`` and weights
 in its trial folder, and the search report is rewritten after every trial, so
 a search killed at any moment resumes (``overwrite=False``) without losing a
@@ -32,7 +34,9 @@ from tfnas.errors import ConversionError, UnsupportedModelError
 from tfnas.genome import Genome
 from tfnas.inspection import inspect
 from tfnas.model import build_model
+from tfnas.objectives.latency import estimate_latency, kernels_for_target
 from tfnas.strategies.base import NASOracle
+from tfnas.tflite.model import read_model
 from tfnas.tuner.report import build_report, plot_pareto, write_report
 
 __all__ = ["NASTuner"]
@@ -133,18 +137,23 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
             raise keras_tuner.errors.FailedTrialError(str(e)) from e
         convert_seconds = time.perf_counter() - start - train_seconds
         try:
-            report = inspect(tflite, target=self.target)
+            parsed = read_model(tflite)
+            report = inspect(parsed, target=self.target)
         except UnsupportedModelError as e:
             raise keras_tuner.errors.FailedTrialError(
                 f"TFLM cannot run it on {self.target}: {e}"
             ) from e
+        constraints = self.oracle.constraints
+        latency = estimate_latency(parsed, constraints.latency_device,
+                                   kernels=kernels_for_target(self.target))  # fmt: skip
         measure_seconds = time.perf_counter() - start - train_seconds - convert_seconds
         int8 = evaluate_tflite(tflite, x_val, y_val)
         (trial_dir / "model.tflite").write_bytes(tflite)
         (trial_dir / "genome.json").write_text(genome.to_json(indent=1))
         metrics = {key: float(report[key]) for key in ("planned_bytes", "persistent_bytes", "arena_bytes",
                    "min_arena_bytes", "flash_bytes", "weights_bytes", "macs", "params")}  # fmt: skip
-        violations = self.oracle.constraints.violations(metrics)
+        metrics["latency_ms"] = latency.latency_ms
+        violations = constraints.violations(metrics)
         metrics.update(
             val_accuracy=val_accuracy,
             int8_accuracy=int8.accuracy,
