@@ -2,6 +2,8 @@
 
 Subcommands:
 
+- ``tfnas search``: search under a device budget (see :mod:`tfnas.search`);
+- ``tfnas family RUN_DIR``: the model family of an MSNAS run's meta-graph;
 - ``tfnas inspect MODEL.tflite``: TFLM arena, flash, MACs (see :mod:`tfnas.inspection`);
 - ``tfnas demo``: the pipeline on scikit-learn's 8x8 digits: sample a genome,
   print its analytic costs, build and train it, convert it to int8 and report
@@ -98,7 +100,10 @@ def _search_parser() -> argparse.ArgumentParser:
         "--data", help="an .npz with x_train, y_train, x_test, y_test (default: 8x8 digits)"
     )
     p.add_argument("--space", choices=["micro", "msnas"], help=f"search space (default {d.space})")
-    p.add_argument("--strategy", choices=["random", "evolution"], help=f"(default {d.strategy})")
+    p.add_argument("--strategy", choices=["random", "evolution", "msnas"],
+                   help=f"(default {d.strategy}; msnas searches its own meta-graph)")  # fmt: skip
+    p.add_argument("--proxy-samples", type=int,
+                   help="training samples per trial (default all; 5,000 for msnas)")  # fmt: skip
     p.add_argument("--max-trials", type=int, help=f"trained trials (default {d.max_trials})")
     p.add_argument("--epochs", type=int, help=f"training epochs per trial (default {d.epochs})")
     p.add_argument("--batch-size", type=int, help=f"(default {d.batch_size})")
@@ -152,13 +157,96 @@ def _search(argv: Sequence[str]) -> int:
     return 0
 
 
+def _family_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tfnas family",
+        description="Derive, train and measure the model family of an MSNAS run's meta-graph "
+        "(structure-level pruning at each threshold, no further search).",
+    )
+    p.add_argument(
+        "run_dir", type=Path, help="the --out folder of a `tfnas search --strategy msnas`"
+    )
+    p.add_argument("--thresholds", default="0.65,0.5,0.4,0.3",
+                   help="comma-separated connection-weight thresholds (default 0.65,0.5,0.4,0.3)")  # fmt: skip
+    p.add_argument("--data", help="an .npz for another task: transfer the meta-graph without "
+                   "searching (default: the run's data)")  # fmt: skip
+    p.add_argument("--epochs", type=int, help="training epochs per member (default: the run's)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--train-samples", type=int, help="train on a seeded subset of this size")
+    p.add_argument("--target", choices=["host", "cortex-m", "cortex-m-cmsis"])
+    p.add_argument("--device", help="also name the largest member that fits this board")
+    p.add_argument("--out", type=Path, help="where family.csv and family.png go (default RUN_DIR)")
+    return p
+
+
+def _family(argv: Sequence[str]) -> int:
+    """Train and measure an MSNAS family; print the table, write family.csv and family.png."""
+    args = _family_parser().parse_args(argv)
+    from tfnas.errors import TfnasError
+
+    try:
+        thresholds = [float(t) for t in args.thresholds.split(",") if t.strip()]
+        path = args.run_dir / "metagraph.json"
+        if not path.is_file():
+            raise ValueError(f"{path} does not exist. Expected the output folder of "
+                             f"`tfnas search --strategy msnas`. Received: {args.run_dir}")  # fmt: skip
+        from tfnas.strategies import MetaGraph
+
+        metagraph = MetaGraph.load(path)
+        config_path = args.run_dir / "config.json"
+        config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+        from tfnas.data import load_digits, load_npz
+
+        source = args.data or config.get("data")
+        data = load_npz(source) if source else load_digits(seed=config.get("seed", 0))
+        if args.train_samples:
+            data = data.subset(train=args.train_samples, seed=config.get("seed", 0))
+        if (
+            tuple(data.input_shape) != metagraph.input_shape
+            or data.num_classes != metagraph.num_classes
+        ):
+            metagraph = metagraph.transfer(data.input_shape, data.num_classes)
+            print(f"transfer: meta-graph applied to {data.name} {tuple(data.input_shape)}, "
+                  f"{data.num_classes} classes, without search")  # fmt: skip
+        from tfnas.tuner import format_family, train_family, write_family
+
+        out = args.out or args.run_dir
+        device = None
+        if args.device:
+            from tfnas.objectives import get_device
+
+            device = get_device(args.device)
+        target = args.target or (device.target if device else config.get("target", "cortex-m"))
+        rows = train_family(
+            metagraph, data, thresholds, epochs=args.epochs or config.get("epochs", 6),
+            batch_size=args.batch_size or config.get("batch_size", 32), target=target,
+            seed=config.get("seed", 0), out_dir=out / "family",
+        )  # fmt: skip
+        print(format_family(rows))
+        written = write_family(rows, out)
+        print("wrote " + ", ".join(str(p) for p in written))
+        if args.device:
+            members = metagraph.derive_family(thresholds)
+            by_hash = {m.genome.canonical_hash(): r for m, r in zip(members, rows, strict=True)}
+            member, _ = metagraph.fit_device(
+                device, thresholds, measure=lambda g, _t: by_hash[g.canonical_hash()]
+            )
+            print(f"{device.name}: {member.name} (threshold {member.threshold:g}) is the largest "
+                  f"member within {device.name}'s budget on {target}")  # fmt: skip
+    except (TfnasError, ValueError, OSError, KeyError) as e:
+        print(f"tfnas family: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tfnas`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"inspect": None, "demo": _demo, "search": _search}
+    commands = {"inspect": None, "demo": _demo, "search": _search, "family": _family}
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: tfnas {search,inspect,demo} ...\n\n"
+        print("usage: tfnas {search,family,inspect,demo} ...\n\n"
               "  search                 search architectures under a device budget (tfnas search -h)\n"
+              "  family RUN_DIR         train and measure an MSNAS run's model family (tfnas family -h)\n"
               "  inspect MODEL.tflite   TFLM arena, flash and MACs of a model (tfnas inspect -h)\n"
               "  demo                   sample, train, quantize and measure a model on 8x8 digits",
               file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)  # fmt: skip

@@ -1,7 +1,8 @@
 """The main job: search under a device budget and write deployable outputs.
 
 :func:`run_search` is what ``tfnas search`` runs. It writes into ``out``:
-``best.tflite``, ``model_data.cc`` / ``model_data.h``, ``report.json``, ``pareto.png`` and ``report.md``; the trials
+``best.tflite``, ``model_data.cc`` / ``model_data.h``, ``report.json``, ``pareto.png`` and ``report.md``
+(and ``metagraph.json``, the learned meta-graph, for ``strategy="msnas"``); the trials
 live in ``out/search``. Running it again with the same settings resumes the
 search: completed trials are kept and only the missing ones run.
 """
@@ -39,6 +40,10 @@ class SearchConfig:
     out: str = "tfnas_runs/search"
     seed: int = 0
     space_options: dict = field(default_factory=dict)
+    #: Training samples each trial sees (MSNAS's proxy set; default: all, 5,000 for msnas).
+    proxy_samples: int | None = None
+    #: Extra oracle settings, e.g. MSNAS's ``alpha`` or ``lambda_macs``.
+    strategy_options: dict = field(default_factory=dict)
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -71,6 +76,11 @@ def load_config(path: str | Path) -> dict:
 def _space(config: SearchConfig, input_shape, num_classes):
     from tfnas.genome import get_space
 
+    if config.strategy == "msnas":  # MSNAS searches its own meta-graph
+        from tfnas.strategies import MetaGraph
+
+        defaults = {"stages": 2, "nodes": 6, "channels": [8, 16], "seed": config.seed}
+        return MetaGraph(input_shape, num_classes, **{**defaults, **config.space_options})
     defaults = {
         "micro": {"max_blocks": 4, "max_channels": 32, "max_dense": 2},
         "msnas": {"stages": 2, "nodes": 4, "channels": [8, 16]},
@@ -108,15 +118,16 @@ def run_search(config: SearchConfig, verbose: int = 1) -> dict:
             "population_size": population,
             "sample_size": config.sample or max(1, population // 4),
         }
-    oracle = oracle_cls(
-        space, constraints, max_trials=config.max_trials, seed=config.seed, **kwargs
-    )
+    oracle = oracle_cls(space, constraints, max_trials=config.max_trials, seed=config.seed,
+                        **{**kwargs, **config.strategy_options})  # fmt: skip
+    proxy = config.proxy_samples or (5000 if config.strategy == "msnas" else None)
+    train = data.subset(train=proxy, seed=config.seed) if proxy else data
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(config), indent=1))
     tuner = NASTuner(oracle, quantization=config.quantization, directory=out, project_name="search",
                      overwrite=False, verbose=verbose)  # fmt: skip
-    tuner.search(data.x_train, data.y_train, validation_data=(data.x_test, data.y_test),
+    tuner.search(train.x_train, train.y_train, validation_data=(data.x_test, data.y_test),
                  epochs=config.epochs, batch_size=config.batch_size)  # fmt: skip
     report = tuner.report()
     write_report(report, out / "report.json")
@@ -126,6 +137,8 @@ def run_search(config: SearchConfig, verbose: int = 1) -> dict:
         tflite = (best_dir / "model.tflite").read_bytes()
         (out / "best.tflite").write_bytes(tflite)
         write_c_files(tflite, out, target=constraints.target)
+    if config.strategy == "msnas":
+        space.save(out / "metagraph.json")
     (out / "report.md").write_text(_markdown(report, data.name))
     return report
 

@@ -50,6 +50,9 @@ class NASOracle(keras_tuner.Oracle):
         Seeds every random choice; a resumed search continues the same stream.
     """
 
+    #: Whether a genome already tried may be proposed again (MSNAS re-samples on purpose).
+    allow_duplicates = False
+
     def __init__(
         self,
         space: SearchSpace,
@@ -92,7 +95,7 @@ class NASOracle(keras_tuner.Oracle):
                 logger.debug("proposal failed: %s", e)
                 continue
             values = {"genome": genome.to_json()}
-            if self._duplicate(values):
+            if not self.allow_duplicates and self._duplicate(values):
                 continue
             checked = screen(genome, self.constraints)
             if checked["violations"]:
