@@ -6,6 +6,10 @@ calibrated on random data, or QAT-wrapped) and compares
 flatbuffer. Prints one JSON line per genome and a summary.
 
     python tools/bench/estimate_accuracy.py --count 500 --out docs/estimate_accuracy.json
+
+Shards run side by side (``--start``/``--count``) and are combined with
+``--merge``, which accepts their ``--out`` files or their logs (one JSON row
+per line), so a killed shard loses nothing it printed.
 """
 
 from __future__ import annotations
@@ -27,7 +31,16 @@ def main(argv=None) -> int:
         "--qat-every", type=int, default=5, help="every Nth genome is converted after QAT wrapping"
     )
     p.add_argument("--out", type=Path)
+    p.add_argument("--merge", type=Path, nargs="+", help="combine shard outputs or logs instead")
     args = p.parse_args(argv)
+    if args.merge:
+        rows = {}
+        for path in args.merge:
+            text = path.read_text()
+            found = (json.loads(text)["rows"] if text.lstrip().startswith('{"summary"')
+                     else [json.loads(x) for x in text.splitlines() if x.startswith('{"i"')])  # fmt: skip
+            rows.update((r["i"], r) for r in found)
+        return _finish([rows[i] for i in sorted(rows)], args.out)
 
     from tfnas._tf import keras
     from tfnas.compress import quantize_aware, to_tflite
@@ -55,6 +68,7 @@ def main(argv=None) -> int:
             tflite = to_tflite(model, "int8", data)
         except Exception as e:  # conversion failures are reported, not hidden
             rows.append({"i": i, "space": space.name, "mode": mode, "error": str(e)[:200]})
+            print(json.dumps(rows[-1]), flush=True)
             continue
         t_conv = time.perf_counter() - t0
         real = plan_memory(tflite).planned_bytes
@@ -63,6 +77,10 @@ def main(argv=None) -> int:
         rows.append(row)
         print(json.dumps(row), flush=True)
         keras.backend.clear_session()
+    return _finish(rows, args.out)
+
+
+def _finish(rows: list[dict], out: Path | None) -> int:
     ok = [r for r in rows if "real" in r]
     equal = sum(r["estimate"] == r["real"] for r in ok)
     ratios = [r["estimate"] / r["real"] for r in ok]
@@ -82,10 +100,20 @@ def main(argv=None) -> int:
             }
             for m in ("ptq", "qat")
         },
+        "by_space": {
+            name: {
+                "n": sum(r["space"] == name for r in ok),
+                "equal": sum(r["space"] == name and r["estimate"] == r["real"] for r in ok),
+                "min_ratio": min(
+                    [r["estimate"] / r["real"] for r in ok if r["space"] == name] or [0]
+                ),
+            }
+            for name in ("micro", "msnas")
+        },
     }
     print(json.dumps(summary), file=sys.stderr)
-    if args.out:
-        args.out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
+    if out:
+        out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
     return 0
 
 
