@@ -8,7 +8,7 @@ import pytest
 
 from tests.test_tuner import tiny_data
 from tfnas.cli import main
-from tfnas.genome import Genome
+from tfnas.genome import Genome, analyze
 from tfnas.strategies import MetaGraph
 
 
@@ -106,3 +106,16 @@ def test_family_cli_errors(tmp_path, capsys):
     assert main(["family", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "metagraph.json does not exist" in err and len(err.strip().splitlines()) == 1
+
+
+def test_fit_device_measures_members_exactly_by_default(run_dir):
+    from tfnas.objectives import get_device
+    from tfnas.strategies.msnas import measure_genome
+
+    learned = MetaGraph.load(run_dir / "metagraph.json")
+    pico = get_device("raspberry-pi-pico")
+    member, metrics = learned.fit_device(pico, [0.7, 0.3])
+    assert member.threshold == 0.3  # both fit a 264 KB board; the larger is chosen
+    assert metrics == measure_genome(member.genome, pico.target)
+    assert metrics["arena_bytes"] == metrics["planned_bytes"] + metrics["persistent_bytes"]
+    assert metrics["macs"] == analyze(member.genome).macs
