@@ -18,7 +18,16 @@ from tfnas.genome import mutations as mut
 from tfnas.genome.genome import IN, OUT, Downsample, Genome, Head, stage_order
 from tfnas.genome.ops import DOWNSAMPLE_OPS, parse_op_choice
 
-__all__ = ["SearchSpace", "MSNASSpace", "MicroSpace", "get_space", "SPACES", "chain_stage"]
+__all__ = [
+    "SearchSpace",
+    "MSNASSpace",
+    "MicroSpace",
+    "get_space",
+    "SPACES",
+    "chain_stage",
+    "wiring_op",
+    "concat_node",
+]
 
 
 def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
@@ -118,6 +127,23 @@ class SearchSpace:
         return cls(**config)
 
 
+def wiring_op(choice: str) -> dict:
+    """Attributes of a structural-wiring op choice (``"sepconv3x3"``): the kernel, stride 1."""
+    attrs = parse_op_choice(choice)
+    if attrs["op"] in ("conv", "sepconv", "dwconv", "maxpool", "avgpool"):
+        attrs["stride"] = 1
+    return attrs
+
+
+def concat_node(attrs: dict, channels: int) -> dict:
+    """A wiring node: ``attrs`` (from :func:`wiring_op`) with its channels, merging by concatenation."""
+    node = dict(attrs)
+    if node["op"] in ("conv", "sepconv"):
+        node["channels"] = channels
+    node["merge"] = "concat"
+    return node
+
+
 def chain_stage(layers: Sequence[dict], prefix: str = "n") -> nx.DiGraph:
     """A stage graph that runs ``layers`` (node attribute dicts) one after another.
 
@@ -206,10 +232,7 @@ class MSNASSpace(SearchSpace):
             channels = channels + (channels[-1],) * (stages - len(channels))
         self.stages, self.nodes = stages, nodes
         self.ops = tuple(ops)
-        self._op_attrs = [parse_op_choice(o) for o in self.ops]
-        for attrs in self._op_attrs:
-            if attrs["op"] in ("conv", "sepconv", "dwconv", "maxpool", "avgpool"):
-                attrs["stride"] = 1
+        self._op_attrs = [wiring_op(o) for o in self.ops]
         self.channels = channels[:stages]
         self.edge_probability = edge_probability
         self.downsample = downsample
@@ -218,11 +241,7 @@ class MSNASSpace(SearchSpace):
         self.sample(seed=0)  # fail early if the shape cannot take this many stages
 
     def _node(self, attrs: dict, channels: int) -> dict:
-        node = dict(attrs)
-        if node["op"] in ("conv", "sepconv"):
-            node["channels"] = channels
-        node["merge"] = "concat"
-        return node
+        return concat_node(attrs, channels)
 
     def sample(self, seed: int | np.random.Generator | None = None) -> Genome:
         rng = _rng(seed)

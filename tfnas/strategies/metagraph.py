@@ -41,8 +41,7 @@ import numpy as np
 
 from tfnas.errors import InfeasibleModelError, SearchSpaceError
 from tfnas.genome.genome import IN, OUT, Downsample, Genome, Head
-from tfnas.genome.ops import parse_op_choice
-from tfnas.genome.spaces import SearchSpace, chain_stage
+from tfnas.genome.spaces import SearchSpace, chain_stage, concat_node, wiring_op
 
 __all__ = [
     "MetaGraph",
@@ -267,7 +266,7 @@ class MetaGraph(SearchSpace):
         channels = (channels + (channels[-1],) * stages)[:stages]
         self.stages, self.nodes = int(stages), int(nodes)
         self.ops = tuple(ops)
-        self._op_attrs = {o: parse_op_choice(o) for o in self.ops}
+        self._op_attrs = {o: wiring_op(o) for o in self.ops}
         self.channels = channels
         self.downsample = downsample
         self.stem = dict(stem) if stem else None
@@ -311,13 +310,7 @@ class MetaGraph(SearchSpace):
 
     def node_attrs(self, stage: int, node: str) -> dict:
         op = self.node_ops[stage][int(node[1:])]
-        attrs = dict(self._op_attrs[op])
-        if attrs["op"] in ("conv", "sepconv", "dwconv", "maxpool", "avgpool"):
-            attrs["stride"] = 1
-        if attrs["op"] in ("conv", "sepconv"):
-            attrs["channels"] = self.channels[stage]
-        attrs["merge"] = "concat"
-        return attrs
+        return concat_node(self._op_attrs[op], self.channels[stage])
 
     @property
     def _offset(self) -> int:
