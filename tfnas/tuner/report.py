@@ -86,11 +86,27 @@ def _latency_model(constraints: Constraints) -> dict:
 
 
 def write_report(report: dict, path: str | Path) -> None:
-    """Write ``report`` as JSON atomically (a kill never leaves half a file)."""
+    """Write ``report`` as JSON atomically (a kill never leaves half a file).
+
+    One top-level key per line and one trial (or rejected candidate) per line:
+    readable, and written by json's C encoder (``indent`` would force the
+    pure-Python one, which took 0.4 s for 200 trials, rewritten after each).
+    """
     path = Path(path)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=1))
+    tmp.write_text(_dumps(report))
     tmp.replace(path)
+
+
+def _dumps(report: dict) -> str:
+    fields = []
+    for key, value in report.items():
+        if isinstance(value, list) and value:
+            text = "[\n  " + ",\n  ".join(json.dumps(v) for v in value) + "\n ]"
+        else:
+            text = json.dumps(value)
+        fields.append(f" {json.dumps(key)}: {text}")
+    return "{\n" + ",\n".join(fields) + "\n}\n"
 
 
 def plot_pareto(report: dict, path: str | Path) -> None:

@@ -251,7 +251,8 @@ def main(argv=None) -> int:
     p.add_argument("--sample", type=int, default=3)
     p.add_argument("--device", default="arduino-nano-33-ble-sense", help="board for latency")
     p.add_argument("--strategies", default="random,evolution,keras_tuner")
-    p.add_argument("--seed", type=int, default=0)
+    # keras-tuner's Oracle takes seed=0 as "no seed" and draws a random one: start at 1.
+    p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workdir", default="/tmp/tfnas_mnist_bench")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
@@ -320,7 +321,7 @@ def main(argv=None) -> int:
         rows = trial_rows(oracle)
         dirs = {r["trial_id"]: tuner.get_trial_dir(r["trial_id"]) for r in rows}
         summary = summarise(name, rows, rejected, wall, dirs, test)
-        result["strategies"][name] = {**summary, "trial_rows": rows}
+        result["strategies"][name] = {**summary, "oracle_seed": oracle.seed, "trial_rows": rows}
         print(json.dumps({k: v for k, v in summary.items()}), flush=True)
         if args.out:
             args.out.write_text(json.dumps(result, indent=1))
