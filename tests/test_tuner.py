@@ -13,6 +13,7 @@ import pytest
 from tfnas.genome import MicroSpace
 from tfnas.objectives import Constraints
 from tfnas.strategies import AgingEvolutionOracle, RandomSearchOracle, screen, tournament
+from tfnas.strategies.core import ESTIMATE_SLACK
 
 SHAPE, CLASSES = (8, 8, 1), 3
 
@@ -80,7 +81,7 @@ def test_infeasible_candidates_are_rejected_before_training(tmp_path):
     report = tuner.report()
     assert len(report["rejected"]) >= 1
     for r in report["rejected"]:
-        assert r["status"] == "rejected" and r["estimate"]["planned_bytes"] / 1.2 > 300
+        assert r["status"] == "rejected" and r["estimate"]["planned_bytes"] / ESTIMATE_SLACK > 300
     assert [t["status"] for t in report["trials"]] == ["completed"]  # rejections are not failures
     assert not any(os.path.exists(tmp_path / "p" / f"trial_{r['proposed_for']}" / "weights.h5")
                    for r in report["rejected"] if r["proposed_for"] != "0")  # fmt: skip
