@@ -70,6 +70,8 @@ class NASOracle(keras_tuner.Oracle):
             seed=seed,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
         )
+        # keras-tuner replaces a seed of 0 by a random one; tfnas keeps the caller's seed.
+        self.seed = self._seed_state = int(seed)
         self.space = space
         self.constraints = constraints or Constraints()
         self.max_rejections = max_rejections
