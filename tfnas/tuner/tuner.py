@@ -39,9 +39,62 @@ from tfnas.strategies.base import NASOracle
 from tfnas.tflite.model import read_model
 from tfnas.tuner.report import build_report, plot_pareto, write_report
 
-__all__ = ["NASTuner"]
+__all__ = ["NASTuner", "measure_deployed", "MEASURED"]
 
 logger = logging.getLogger("tfnas")
+
+
+#: The resources read from the flatbuffer for every trial (``tfnas.inspect`` fields).
+MEASURED = ("planned_bytes", "persistent_bytes", "arena_bytes", "min_arena_bytes", "flash_bytes",
+            "weights_bytes", "macs", "params")  # fmt: skip
+
+
+def measure_deployed(model, x_calibration, x_val, y_val, constraints, *,
+                     calibration_samples: int = 100, seed: int = 0) -> tuple[bytes, dict]:  # fmt: skip
+    """A trained model's int8 flatbuffer and its metrics: the second half of every trial.
+
+    Converts ``model`` (PTQ int8 calibrated on ``x_calibration``), measures the
+    flatbuffer exactly for ``constraints.target``, estimates its latency on
+    ``constraints.latency_device`` and evaluates it with LiteRT on the
+    validation data. The metrics hold :data:`MEASURED`, ``latency_ms``,
+    ``int8_accuracy``, ``feasible``, ``score`` (int8 error plus 10x each
+    bound's relative excess, lower is better), ``convert_seconds`` and
+    ``measure_seconds``.
+
+    Raises
+    ------
+    keras_tuner.errors.FailedTrialError
+        If the converter fails or TFLM cannot run the model on the target.
+    """
+    start = time.perf_counter()
+    try:
+        tflite = to_tflite(model, "int8", x_calibration, calibration_samples=calibration_samples,
+                           seed=seed)  # fmt: skip
+    except ConversionError as e:
+        raise keras_tuner.errors.FailedTrialError(str(e)) from e
+    convert_seconds = time.perf_counter() - start
+    try:
+        parsed = read_model(tflite)
+        report = inspect(parsed, target=constraints.target)
+    except UnsupportedModelError as e:
+        raise keras_tuner.errors.FailedTrialError(
+            f"TFLM cannot run it on {constraints.target}: {e}"
+        ) from e
+    latency = estimate_latency(parsed, constraints.latency_device,
+                               kernels=kernels_for_target(constraints.target))  # fmt: skip
+    measure_seconds = time.perf_counter() - start - convert_seconds
+    int8 = evaluate_tflite(tflite, x_val, y_val)
+    metrics = {key: float(report[key]) for key in MEASURED}
+    metrics["latency_ms"] = latency.latency_ms
+    violations = constraints.violations(metrics)
+    metrics.update(
+        int8_accuracy=int8.accuracy,
+        feasible=float(not violations),
+        score=(1.0 - int8.accuracy) + 10.0 * sum(violations.values()),
+        convert_seconds=convert_seconds,
+        measure_seconds=measure_seconds,
+    )
+    return tflite, metrics
 
 
 class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
@@ -130,41 +183,13 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
             deployed.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
             match_pooling_ranges(deployed)
         train_seconds = time.perf_counter() - start
-        try:
-            tflite = to_tflite(deployed, "int8", x, calibration_samples=self.calibration_samples,
-                               seed=self.oracle.seed)  # fmt: skip
-        except ConversionError as e:
-            raise keras_tuner.errors.FailedTrialError(str(e)) from e
-        convert_seconds = time.perf_counter() - start - train_seconds
-        try:
-            parsed = read_model(tflite)
-            report = inspect(parsed, target=self.target)
-        except UnsupportedModelError as e:
-            raise keras_tuner.errors.FailedTrialError(
-                f"TFLM cannot run it on {self.target}: {e}"
-            ) from e
-        constraints = self.oracle.constraints
-        latency = estimate_latency(parsed, constraints.latency_device,
-                                   kernels=kernels_for_target(self.target))  # fmt: skip
-        measure_seconds = time.perf_counter() - start - train_seconds - convert_seconds
-        int8 = evaluate_tflite(tflite, x_val, y_val)
+        tflite, metrics = measure_deployed(deployed, x, x_val, y_val, self.oracle.constraints,
+                                           calibration_samples=self.calibration_samples,
+                                           seed=self.oracle.seed)  # fmt: skip
         (trial_dir / "model.tflite").write_bytes(tflite)
         (trial_dir / "genome.json").write_text(genome.to_json(indent=1))
-        metrics = {key: float(report[key]) for key in ("planned_bytes", "persistent_bytes", "arena_bytes",
-                   "min_arena_bytes", "flash_bytes", "weights_bytes", "macs", "params")}  # fmt: skip
-        metrics["latency_ms"] = latency.latency_ms
-        violations = constraints.violations(metrics)
-        metrics.update(
-            val_accuracy=val_accuracy,
-            int8_accuracy=int8.accuracy,
-            feasible=float(not violations),
-            # Ranking score (lower is better): int8 error plus 10x each bound's relative excess.
-            score=(1.0 - int8.accuracy) + 10.0 * sum(violations.values()),
-            train_seconds=train_seconds,
-            convert_seconds=convert_seconds,
-            measure_seconds=measure_seconds,
-            seconds=time.perf_counter() - start,
-        )
+        metrics.update(val_accuracy=val_accuracy, train_seconds=train_seconds,
+                       seconds=time.perf_counter() - start)  # fmt: skip
         keras.backend.clear_session()
         return metrics
 

@@ -40,8 +40,6 @@ HV_OBJECTIVES = (
     ("weights_bytes", "min"),
     ("macs", "min"),
 )
-MEASURED = ("planned_bytes", "persistent_bytes", "arena_bytes", "min_arena_bytes", "flash_bytes",
-            "weights_bytes", "macs", "params")  # fmt: skip
 
 
 def build_cnn(hp):
@@ -73,11 +71,7 @@ def make_baseline_tuner():
     import keras_tuner
 
     from tfnas._tf import keras
-    from tfnas.compress import evaluate_tflite, to_tflite
-    from tfnas.errors import ConversionError, UnsupportedModelError
-    from tfnas.inspection import inspect
-    from tfnas.objectives.latency import estimate_latency, kernels_for_target
-    from tfnas.tflite.model import read_model
+    from tfnas.tuner.tuner import measure_deployed
 
     class BaselineTuner(keras_tuner.engine.base_tuner.BaseTuner):
         def __init__(self, oracle, constraints, *, seed: int, learning_rate: float = 3e-3,
@@ -99,41 +93,17 @@ def make_baseline_tuner():
                       batch_size=batch_size, verbose=0)  # fmt: skip
             val_accuracy = float(model.evaluate(x_val, y_val, verbose=0)[1])
             train_seconds = time.perf_counter() - start
-            try:
-                tflite = to_tflite(model, "int8", x, calibration_samples=self.calibration_samples,
-                                   seed=self.seed)  # fmt: skip
-            except ConversionError as e:
-                raise keras_tuner.errors.FailedTrialError(str(e)) from e
-            convert_seconds = time.perf_counter() - start - train_seconds
-            target = self.constraints.target
-            try:
-                parsed = read_model(tflite)
-                report = inspect(parsed, target=target)
-            except UnsupportedModelError as e:
-                raise keras_tuner.errors.FailedTrialError(str(e)) from e
-            latency = estimate_latency(parsed, self.constraints.latency_device,
-                                       kernels=kernels_for_target(target))  # fmt: skip
-            measure_seconds = time.perf_counter() - start - train_seconds - convert_seconds
-            int8 = evaluate_tflite(tflite, x_val, y_val)
+            tflite, metrics = measure_deployed(model, x, x_val, y_val, self.constraints,
+                                               calibration_samples=self.calibration_samples,
+                                               seed=self.seed)  # fmt: skip
             (trial_dir / "model.tflite").write_bytes(tflite)
-            metrics = {key: float(report[key]) for key in MEASURED}
-            metrics["latency_ms"] = latency.latency_ms
-            violations = self.constraints.violations(metrics)
-            metrics.update(
-                val_accuracy=val_accuracy,
-                int8_accuracy=int8.accuracy,
-                feasible=float(not violations),
-                score=(1.0 - int8.accuracy) + 10.0 * sum(violations.values()),
-                train_seconds=train_seconds,
-                convert_seconds=convert_seconds,
-                measure_seconds=measure_seconds,
-                seconds=time.perf_counter() - start,
-            )
+            metrics.update(val_accuracy=val_accuracy, train_seconds=train_seconds,
+                           seconds=time.perf_counter() - start)  # fmt: skip
             keras.backend.clear_session()
             done = sum(t.status == "COMPLETED" for t in self.oracle.trials.values())
-            print(f"[keras_tuner] trial {trial.trial_id} ({done + 1}) int8 acc {int8.accuracy:.3f} "
+            print(f"[keras_tuner] trial {trial.trial_id} ({done + 1}) int8 acc {metrics['int8_accuracy']:.3f} "
                   f"planned {metrics['planned_bytes']:,.0f} B weights {metrics['weights_bytes']:,.0f} B "
-                  f"MACs {metrics['macs']:,.0f} {'ok' if not violations else 'OVER'} "
+                  f"MACs {metrics['macs']:,.0f} {'ok' if metrics['feasible'] else 'OVER'} "
                   f"{metrics['seconds']:.1f} s", flush=True)  # fmt: skip
             return metrics
 
@@ -142,6 +112,8 @@ def make_baseline_tuner():
 
 def trial_rows(oracle) -> list[dict]:
     """One row per trial: status and every metric, from any keras-tuner oracle."""
+    from tfnas.tuner.tuner import MEASURED
+
     rows = []
     for trial_id in sorted(oracle.trials, key=int):
         trial = oracle.trials[trial_id]
