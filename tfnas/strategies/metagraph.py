@@ -429,13 +429,15 @@ class MetaGraph(SearchSpace):
         if not 0.0 <= beta_decay < 1.0:
             raise ValueError(f"beta_decay must be in [0, 1). Received: beta_decay={beta_decay}")
         factor = math.exp(alpha * (score - self.beta))
-        for s, used in enumerate(self.sampled_edges(genome)):
+        sampled = self.sampled_edges(genome)
+        for s, used in enumerate(sampled):
             weights = self.weights[s]
             scaled = {e: w * factor if e in used else w for e, w in weights.items()}
             z = sum(scaled.values()) / sum(weights.values())
             self.weights[s] = {e: w / z for e, w in scaled.items()}
-        self.history.append({"score": float(score), "beta": self.beta, "edges": int(
-            sum(len(e) for e in self.sampled_edges(genome)))})  # fmt: skip
+        self.history.append(
+            {"score": float(score), "beta": self.beta, "edges": sum(len(e) for e in sampled)}
+        )
         self.beta = beta_decay * self.beta + (1.0 - beta_decay) * float(score)
 
     # ------------------------------------------------------------ pruning
