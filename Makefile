@@ -4,7 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test test-slow lint venv clean
+TFLM_SRC ?= ../shared/tflm-src
+TFLM_BUILD ?= .tflm-build
+
+.PHONY: demo test test-slow lint venv clean tflm tflm-arm
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +31,16 @@ test-slow: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tfnas tests tools
 	$(VENV)/bin/ruff format --check tfnas tests tools
+
+# The real TFLM (host build) that the memory-model tests compare with; the tests
+# build it on first use too. tflm-arm adds the 32-bit bare-metal builds (reference
+# and CMSIS-NN) that the slow tests run under qemu-arm.
+tflm:
+	bash $(TFLM_SRC)/build.sh host $(TFLM_BUILD)
+
+tflm-arm:
+	bash $(TFLM_SRC)/build.sh eabi32 $(TFLM_BUILD)
+	bash $(TFLM_SRC)/build.sh eabi32-cmsis $(TFLM_BUILD)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -136,7 +136,9 @@ def inspect(
     -------
     dict
         JSON-ready: ``planned_bytes``, ``persistent_bytes``, ``arena_bytes``,
-        ``min_arena_bytes``, ``flash_bytes``, ``weights_bytes``, ``macs``,
+        ``min_arena_bytes``, ``exact`` and ``reasons`` (when a kernel is not
+        modelled, ``exact`` is False and ``min_arena_bytes`` is a safe upper
+        bound), ``flash_bytes``, ``weights_bytes``, ``macs``,
         ``params``, ``ops``, ``peak_op``, ``target``, ``buffers``,
         ``timeline`` and ``subgraphs``.
 
@@ -158,6 +160,8 @@ def inspect(
         "persistent_bytes": plan.persistent_bytes,
         "arena_bytes": plan.arena_bytes,
         "min_arena_bytes": plan.min_arena_bytes,
+        "exact": plan.exact,
+        "reasons": list(plan.reasons),
         "flash_bytes": model.size,
         "weights_bytes": model.weights_bytes,
         "macs": model_macs(model),
@@ -188,7 +192,11 @@ def format_table(report: Mapping[str, Any]) -> str:
         ("planned (head) bytes", f"{report['planned_bytes']:,}"),
         ("persistent (tail) bytes", f"{report['persistent_bytes']:,}"),
         ("arena bytes (head + tail)", f"{report['arena_bytes']:,}"),
-        ("smallest working arena", f"{report['min_arena_bytes']:,}"),
+        (
+            "smallest working arena",
+            f"{report['min_arena_bytes']:,}"
+            + ("" if report.get("exact", True) else " (upper bound: not exact, see below)"),
+        ),
         ("flash bytes", f"{report['flash_bytes']:,}"),
         ("weights bytes", f"{report['weights_bytes']:,}"),
         ("MACs", f"{report['macs']:,}"),
@@ -201,6 +209,10 @@ def format_table(report: Mapping[str, Any]) -> str:
         rows.append(("reordered planned bytes", f"{r['planned_bytes']:,} (exact: {r['exact']})"))
     width = max(len(k) for k, _ in rows)
     lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
+    if not report.get("exact", True):
+        lines.append("")
+        lines.append("not exact: these allocations are not modelled (bounded above):")
+        lines.extend(f"  - {why}" for why in report.get("reasons", []))
     timeline = report.get("timeline", [])
     lines.append("")
     lines.append(f"{'step':>4}  {'operator':<28} {'live bytes':>12}")

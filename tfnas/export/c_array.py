@@ -490,6 +490,12 @@ def _arena_comment(report: dict[str, Any], headroom: int, size: int) -> list[str
         "// Build TFLM for the same target; other kernels, compilers or TFLM versions can need",
         "// more, so pass arena_headroom_bytes when in doubt.",
     ]
+    if not report.get("exact", True):
+        lines += [
+            "// NOT EXACT: some kernel allocations of this model are not modelled by tfnas, so the",
+            "// smallest working arena above is a safe upper bound, not the exact minimum:",
+            *[f"//   - {why}" for why in report.get("reasons", [])],
+        ]
     return lines
 
 

@@ -9,17 +9,25 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tfnas.errors import UnsupportedModelError
 from tfnas.memory.kernels import KernelRequests, kernel_requests
-from tfnas.memory.lifetimes import PlannedBuffer, ScratchRequest, allocation_lifetimes
+from tfnas.memory.lifetimes import (
+    PlannedBuffer,
+    ScratchRequest,
+    align_up,
+    allocation_lifetimes,
+)
 from tfnas.memory.persistent import PersistentAllocation, simulate_allocation
 from tfnas.memory.planner import BufferSpec, greedy_plan
 from tfnas.memory.targets import Target, get_target
 from tfnas.tflite.model import Model, read_model
+
+logger = logging.getLogger("tfnas")
 
 __all__ = ["PlacedBuffer", "MemoryPlan", "plan_memory", "plan_head", "scratch_requests"]
 
@@ -54,6 +62,11 @@ class MemoryPlan:
         Planned bytes live at each step (step 0: inputs; step i + 1: operator i).
     peak_op : int
         Index (in ``order``) of the operator at which live planned memory peaks.
+    exact : bool
+        False when some kernel or type combination is not modelled; then
+        ``min_arena_bytes`` includes an allowance for it and is an upper bound.
+    reasons : tuple of str
+        What is not modelled (empty when ``exact``).
     """
 
     target: str
@@ -66,6 +79,8 @@ class MemoryPlan:
     timeline: tuple[int, ...]
     peak_op: int
     allocations: tuple[PersistentAllocation, ...]
+    exact: bool = True
+    reasons: tuple[str, ...] = ()
 
 
 def scratch_requests(
@@ -165,6 +180,16 @@ def plan_memory(
     buffers = allocation_lifetimes(model, scratch, order)
     placed, head = _place(buffers)
     trace = simulate_allocation(model, tgt, kernels, head, len(placed))
+    reasons = list(trace.unmodelled)
+    bound = trace.bound_bytes
+    for sg in model.subgraphs:
+        for op in sg.operators:
+            req = kernels[sg.index][op.index]
+            for why in req.unmodelled:
+                reason = f"operator {op.index} of subgraph {sg.index}: {why}"
+                reasons.append(reason)
+                logger.warning("Memory model not exact: %s", reason)
+            bound += req.bound_bytes if req.unmodelled else 0
     timeline = _timeline(placed, n_ops)
     op_steps = timeline[1:] or (0,)
     peak_op = max(range(len(op_steps)), key=op_steps.__getitem__) if n_ops else -1
@@ -173,10 +198,12 @@ def plan_memory(
         planned_bytes=head,
         persistent_bytes=trace.persistent_bytes,
         arena_bytes=head + trace.persistent_bytes,
-        min_arena_bytes=trace.min_arena_bytes,
+        min_arena_bytes=trace.min_arena_bytes + align_up(bound, 16),
         buffers=placed,
         order=order,
         timeline=timeline,
         peak_op=peak_op,
         allocations=trace.allocations,
+        exact=not reasons,
+        reasons=tuple(reasons),
     )

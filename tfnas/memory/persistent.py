@@ -24,6 +24,12 @@ from tfnas.tflite.model import Model
 __all__ = ["PersistentAllocation", "AllocationTrace", "simulate_allocation"]
 
 _MAX_SCRATCH_PER_OP = 12
+# Allowances for sizes the compiled tables lack: larger than any builtin-params
+# struct (TfLiteUnidirectionalSequenceLSTMParams and TfLiteReshapeParams are
+# under 48 bytes on every target) and than any kernel OpData in TFLM (the
+# CMSIS-NN LSTM's is under 1 KB).
+_PARAMS_BOUND = 128
+_INIT_BOUND = 2048
 
 
 @dataclass(frozen=True)
@@ -42,13 +48,17 @@ class AllocationTrace:
     """Result of replaying ``AllocateTensors`` on one target.
 
     ``peak_prepare_bytes`` is the largest tail plus temporary head seen before the
-    planner arena is claimed (prepare and allocation-info phases).
+    planner arena is claimed (prepare and allocation-info phases). ``unmodelled``
+    says which sizes were unknown; ``bound_bytes`` is the allowance added for
+    them, so that ``persistent_bytes + bound_bytes`` stays an upper bound.
     """
 
     allocations: tuple[PersistentAllocation, ...]
     persistent_bytes: int
     min_arena_bytes: int
     peak_prepare_bytes: int
+    unmodelled: tuple[str, ...] = ()
+    bound_bytes: int = 0
 
 
 class _Arena:
@@ -57,6 +67,13 @@ class _Arena:
         self.tail = 0
         self.allocs: list[PersistentAllocation] = []
         self.need = 0  # smallest arena seen so far
+        self.reasons: list[str] = []
+        self.bound = 0  # extra bytes allowed for what is not modelled
+
+    def unknown(self, reason: str, bound: int) -> None:
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+        self.bound += bound
 
     def persistent(self, label: str, size: int, align: int, op: int = -1) -> None:
         self.tail = align_up(self.tail + size, align)
@@ -66,16 +83,24 @@ class _Arena:
         size, align = self.t.sizes[name]
         self.persistent(label, size * count, align, op)
 
-    def temp_tensor(self, temp: int, model_tensor) -> int:
-        """Allocate a temporary TfLiteTensor (and its quantisation) above ``temp``."""
+    def temp_tensor(self, temp: int, model_tensor) -> tuple[int, int]:
+        """Allocate a temporary TfLiteTensor (and its quantisation) above ``temp``.
+
+        Returns the new temp end and the end of the bytes that must survive
+        until the tensor is released: the whole struct, and the scale and
+        zero-point pointers of its quantisation (``DeallocateTempTfLiteTensor``
+        reads the latter; the zero-point array itself is not read again).
+        """
         size, align = self.t.sizes["TfLiteTensor"]
         temp = align_up(temp, align) + size
+        guard = temp
         channels = model_tensor.quant_channels
         if channels:
             qsize, qalign = self.t.sizes["TfLiteAffineQuantization"]
-            temp = align_up(temp, qalign) + qsize
-            temp = align_up(temp, 4) + 4 + 4 * channels
-        return temp
+            start = align_up(temp, qalign)
+            guard = start + 2 * self.t.pointer_bytes
+            temp = align_up(start + qsize, 4) + 4 + 4 * channels
+        return temp, guard
 
 
 def simulate_allocation(
@@ -120,27 +145,47 @@ def simulate_allocation(
         a.struct("NodeAndRegistration_array", "NodeAndRegistration", len(sg.operators))
     for sg in model.subgraphs:
         for op in sg.operators:
-            params = target.params_struct(op.opcode)
+            try:
+                params = target.params_struct(op.opcode)
+            except KeyError:
+                a.unknown(
+                    f"{op.opcode}: size of its builtin options on {target.name}", _PARAMS_BOUND
+                )
+                continue
             if params is not None:
                 a.persistent("builtin_op_params(parse)", params[0], params[1], op.index)
-    for sg in model.subgraphs:
+    for si, sg in enumerate(model.subgraphs):
         for op in sg.operators:
-            size = target.op_data_bytes(op.opcode)
-            if size:
+            init = kernels[si][op.index].init
+            if init is None:
+                init = target.op_data(op.opcode)
+            if init is None:
+                a.unknown(f"{op.opcode}: size of its Init OpData on {target.name}", _INIT_BOUND)
+                continue
+            for size in init:
                 a.persistent("kernel_persistent", size, 16, op.index)
     requests = 0
     peak = 0
     for si, sg in enumerate(model.subgraphs):
         for op in sg.operators:
             req = kernels[si][op.index]
-            temp = resizable
+            temp = guard = resizable
             for t in req.temp_tensors:
-                temp = a.temp_tensor(temp, sg.tensors[t])
+                temp, guard = a.temp_tensor(temp, sg.tensors[t])
+            for size in req.temp_bytes:
+                temp = guard = align_up(temp, 16) + size
+            # A temporary must fit below the tail as it is when it is taken. A
+            # persistent buffer is only checked against the head, so it may land
+            # on live temporaries: the arena works as long as it spares the bytes
+            # read again (``guard``), as measured on the real TFLM.
             a.need = max(a.need, a.tail + temp)
             for size in req.persistent:
                 a.persistent("kernel_persistent", size, 16, op.index)
+                if temp > resizable:
+                    a.need = max(a.need, a.tail + guard)
             for t in req.temp_after:
-                temp = a.temp_tensor(temp, sg.tensors[t])
+                temp, guard = a.temp_tensor(temp, sg.tensors[t])
+            if req.temp_after:
                 a.need = max(a.need, a.tail + temp)
             peak = max(peak, a.tail + temp)
             requests += len(req.scratch)
@@ -177,4 +222,6 @@ def simulate_allocation(
         persistent_bytes=a.tail,
         min_arena_bytes=align_up(a.need, 16),
         peak_prepare_bytes=peak,
+        unmodelled=tuple(a.reasons),
+        bound_bytes=a.bound,
     )

@@ -7,122 +7,42 @@ Three targets are modelled, each measured against TFLM commit 90b983c2:
 - ``cortex-m-cmsis``: the same ABI with CMSIS-NN kernels for a Cortex-M4 with
   DSP and no MVE, GCC, debug configuration.
 
-Builtin option structs are laid out from their C field lists (so new ops only
-need a field list); kernel ``OpData`` sizes come from TFLM's kernel sources as
-measured on each build.
+The sizes of builtin option structs (allocated by the flatbuffer parser) and of
+each kernel's ``OpData`` (allocated by its Init) come from ``tflm_sizes.json``,
+which ``tools/tflm_kernel_sizes.py`` makes by compiling each kernel's own
+structs with each build's compiler and flags: nothing there is fitted.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
-__all__ = ["Target", "get_target", "TARGETS", "struct_layout"]
+__all__ = ["Target", "get_target", "TARGETS"]
 
 logger = logging.getLogger("tfnas")
 
-# C field kinds of TfLite*Params structs: int/float (4), enum (4, or 1 with
-# short enums), bool (1), TfLiteType (an enum), int[8] arrays.
-_PARAMS: dict[str, tuple[str, ...]] = {
-    "ADD": ("enum", "bool"),
-    "SUB": ("enum", "bool"),
-    "MUL": ("enum",),
-    "DIV": ("enum",),
-    "AVERAGE_POOL_2D": ("enum",) + ("int",) * 4 + ("enum",) + ("int",) * 4,
-    "MAX_POOL_2D": ("enum",) + ("int",) * 4 + ("enum",) + ("int",) * 4,
-    "L2_POOL_2D": ("enum",) + ("int",) * 4 + ("enum",) + ("int",) * 4,
-    "CONCATENATION": ("int", "enum"),
-    "CONV_2D": ("enum", "int", "int", "enum", "int", "int", "enum"),
-    "DEPTHWISE_CONV_2D": ("enum", "int", "int", "int", "enum", "int", "int"),
-    "TRANSPOSE_CONV": ("enum", "int", "int", "enum", "enum"),
-    "FULLY_CONNECTED": ("enum", "enum", "bool", "bool", "enum"),
-    "MEAN": ("bool",),
-    "SUM": ("bool",),
-    "REDUCE_MAX": ("bool",),
-    "REDUCE_MIN": ("bool",),
-    "REDUCE_PROD": ("bool",),
-    "MIRROR_PAD": ("enum",),
-    "RESHAPE": ("int",) * 9,
-    "SQUEEZE": ("int",) * 9,
-    "SOFTMAX": ("int",),
-    "LEAKY_RELU": ("int",),
-    "SVDF": ("int", "enum", "bool"),
-    "UNIDIRECTIONAL_SEQUENCE_LSTM": ("enum", "int", "int", "bool", "bool", "bool"),
-    "STRIDED_SLICE": ("int",) * 5 + ("bool",),
-    "GATHER": ("int", "int"),
-    "SPLIT": ("int",),
-    "SPLIT_V": ("int",),
-    "PACK": ("int", "int"),
-    "UNPACK": ("int", "int"),
-    "RESIZE_NEAREST_NEIGHBOR": ("bool", "bool"),
-    "RESIZE_BILINEAR": ("bool", "bool"),
-    "SHAPE": ("enum",),
-    "ARG_MAX": ("enum",),
-    "ARG_MIN": ("enum",),
-    "CAST": ("enum", "enum"),
-    "DEPTH_TO_SPACE": ("int",),
-    "SPACE_TO_DEPTH": ("int",),
-    "IF": ("int", "int"),
-    "WHILE": ("int", "int"),
-    "CALL_ONCE": ("int",),
-}
-
-# Kernel OpData bytes requested in Init, per kernel family (measured).
-_OP_DATA_REF_64 = {
-    "ADD": 60,
-    "AVERAGE_POOL_2D": 32,
-    "MAX_POOL_2D": 32,
-    "CONCATENATION": 40,
-    "CONV_2D": 72,
-    "DEPTHWISE_CONV_2D": 72,
-    "DEQUANTIZE": 32,
-    "QUANTIZE": 32,
-    "FULLY_CONNECTED": 64,
-    "MEAN": 44,
-    "SUM": 44,
-    "REDUCE_MAX": 44,
-    "REDUCE_MIN": 44,
-    "MIRROR_PAD": 20,
-    "PAD": 56,
-    "PADV2": 56,
-    "SOFTMAX": 80,
-    "SVDF": 36,
-    "UNIDIRECTIONAL_SEQUENCE_LSTM": 688,
-}
-_OP_DATA_REF_32 = {
-    **_OP_DATA_REF_64,
-    "CONCATENATION": 24,
-    "CONV_2D": 56,
-    "DEPTHWISE_CONV_2D": 56,
-    "FULLY_CONNECTED": 48,
-    "SOFTMAX": 56,
-}
-_OP_DATA_CMSIS = {
-    **_OP_DATA_REF_32,
-    "AVERAGE_POOL_2D": 36,
-    "MAX_POOL_2D": 36,
-    "CONV_2D": 60,
-    "DEPTHWISE_CONV_2D": 60,
-    "FULLY_CONNECTED": 72,
-    "SOFTMAX": 64,
-    "SVDF": 40,
-    "UNIDIRECTIONAL_SEQUENCE_LSTM": 912,
-}
-# Kernels known to allocate no OpData in Init.
-_NO_OP_DATA = frozenset(
-    {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "IF", "WHILE", "CALL_ONCE", "SHAPE", "ZEROS_LIKE"}
-)
+_SIZES_FILE = Path(__file__).with_name("tflm_sizes.json")
 
 
-def struct_layout(fields: tuple[tuple[int, int], ...]) -> tuple[int, int]:
-    """Return ``(sizeof, alignof)`` of a C struct from ``(size, align)`` fields."""
-    offset, align = 0, 1
-    for size, a in fields:
-        offset = (offset + a - 1) // a * a + size
-        align = max(align, a)
-    return (offset + align - 1) // align * align, align
+def _load_tables() -> dict:
+    """The compiled size tables (``tools/tflm_kernel_sizes.py``), or {} if absent."""
+    try:
+        return json.loads(_SIZES_FILE.read_text())
+    except FileNotFoundError:  # pragma: no cover - the file ships with the package
+        logger.warning("%s is missing; kernel sizes are unknown.", _SIZES_FILE.name)
+        return {}
+
+
+_TABLES = _load_tables()
+
+
+def _table(target: str, kind: str) -> Mapping:
+    return types.MappingProxyType(_TABLES.get("targets", {}).get(target, {}).get(kind, {}))
 
 
 @dataclass(frozen=True)
@@ -138,27 +58,27 @@ class Target:
     short_enums: bool
     cmsis_nn: bool
     sizes: Mapping[str, tuple[int, int]]
-    op_data: Mapping[str, int]
+    init: Mapping[str, list[int]] = field(default_factory=dict)
+    params: Mapping[str, list[int] | None] = field(default_factory=dict)
+    prepare_structs: Mapping[str, int] = field(default_factory=dict)
 
     def params_struct(self, opcode: str) -> tuple[int, int] | None:
-        """``(sizeof, alignof)`` of the builtin params the op's parser allocates."""
-        fields = _PARAMS.get(opcode)
-        if fields is None:
-            return None
-        enum = (1, 1) if self.short_enums else (4, 4)
-        kinds = {"int": (4, 4), "bool": (1, 1), "enum": enum}
-        return struct_layout(tuple(kinds[f] for f in fields))
+        """``(sizeof, alignof)`` of the builtin params the op's parser allocates.
 
-    def op_data_bytes(self, opcode: str) -> int:
-        """Bytes the kernel's Init asks for (0 when it keeps no OpData)."""
-        if opcode in self.op_data:
-            return self.op_data[opcode]
-        if opcode in _NO_OP_DATA:
-            return 0
-        logger.warning(
-            "No OpData size known for %s on target %s; counting 0 bytes.", opcode, self.name
-        )
-        return 0
+        Raises KeyError when the table has no entry for ``opcode``.
+        """
+        found = self.params[opcode]
+        return None if found is None else (int(found[0]), int(found[1]))
+
+    def op_data(self, opcode: str) -> tuple[int, ...] | None:
+        """Bytes of each buffer the kernel's Init allocates, or None if not known."""
+        found = self.init.get(opcode)
+        return None if found is None else tuple(int(n) for n in found)
+
+    def struct_bytes(self, name: str) -> int:
+        """``sizeof`` of a kernel struct that Prepare allocates (compiled table)."""
+        entry = self.prepare_structs[name]
+        return int(entry["bytes"] if isinstance(entry, Mapping) else entry)
 
 
 def _sizes(ptr: int) -> dict[str, tuple[int, int]]:
@@ -208,7 +128,9 @@ TARGETS: Mapping[str, Target] = types.MappingProxyType(
             False,
             False,
             types.MappingProxyType(_sizes(8)),
-            types.MappingProxyType(_OP_DATA_REF_64),
+            _table("host", "init"),
+            _table("host", "params"),
+            _table("host", "prepare_structs"),
         ),
         "cortex-m": Target(
             "cortex-m",
@@ -217,7 +139,9 @@ TARGETS: Mapping[str, Target] = types.MappingProxyType(
             True,
             False,
             types.MappingProxyType(_sizes(4)),
-            types.MappingProxyType(_OP_DATA_REF_32),
+            _table("cortex-m", "init"),
+            _table("cortex-m", "params"),
+            _table("cortex-m", "prepare_structs"),
         ),
         "cortex-m-cmsis": Target(
             "cortex-m-cmsis",
@@ -226,7 +150,9 @@ TARGETS: Mapping[str, Target] = types.MappingProxyType(
             True,
             True,
             types.MappingProxyType(_sizes(4)),
-            types.MappingProxyType(_OP_DATA_CMSIS),
+            _table("cortex-m-cmsis", "init"),
+            _table("cortex-m-cmsis", "params"),
+            _table("cortex-m-cmsis", "prepare_structs"),
         ),
     }
 )

@@ -124,6 +124,36 @@ _OPTION_FIELDS: dict[str, tuple[tuple[str, str, Any], ...]] = {
     "IfOptions": (("then_subgraph_index", "i", 0), ("else_subgraph_index", "i", 0)),
     "WhileOptions": (("cond_subgraph_index", "i", 0), ("body_subgraph_index", "i", 0)),
     "CallOnceOptions": (("init_subgraph_index", "i", 0),),
+    "BatchMatMulOptions": (
+        ("adj_x", "B", 0),
+        ("adj_y", "B", 0),
+        ("asymmetric_quantize_inputs", "B", 0),
+    ),
+    "GatherOptions": (("axis", "i", 0), ("batch_dims", "i", 0)),
+    "StridedSliceOptions": (
+        ("begin_mask", "i", 0),
+        ("end_mask", "i", 0),
+        ("ellipsis_mask", "i", 0),
+        ("new_axis_mask", "i", 0),
+        ("shrink_axis_mask", "i", 0),
+        ("offset", "B", 0),
+    ),
+    "L2NormOptions": (_ACT,),
+    "DepthToSpaceOptions": (("block_size", "i", 0),),
+    "SpaceToDepthOptions": (("block_size", "i", 0),),
+    "ResizeBilinearOptions": (
+        ("new_height", "i", 0),  # deprecated
+        ("new_width", "i", 0),  # deprecated
+        ("align_corners", "B", 0),
+        ("half_pixel_centers", "B", 0),
+    ),
+    "ResizeNearestNeighborOptions": (("align_corners", "B", 0), ("half_pixel_centers", "B", 0)),
+    "LeakyReluOptions": (("alpha", "f", 0.0),),
+    "CumsumOptions": (("exclusive", "B", 0), ("reverse", "B", 0)),
+    "PackOptions": (("values_count", "i", 0), ("axis", "i", 0)),
+    "UnpackOptions": (("num", "i", 0), ("axis", "i", 0)),
+    "SplitOptions": (("num_splits", "i", 0),),
+    "SplitVOptions": (("num_splits", "i", 0),),
     "UnidirectionalSequenceLSTMOptions": (
         _ACT,
         ("cell_clip", "f", 0.0),
