@@ -1,5 +1,6 @@
 """Generated int8 models: planned bytes against the real TFLM interpreter, and the genome estimate."""
 
+import functools
 import importlib.util
 import subprocess
 import sys
@@ -21,8 +22,12 @@ needs_tflm = pytest.mark.skipif(
 TASKS = [((16, 16, 1), 10), ((49, 10), 12), ((12, 12, 3), 5)]
 
 
+@functools.cache
 def generate(index: int):
-    """Genome ``index``: alternating spaces and tasks; every third one after QAT."""
+    """Genome ``index``: alternating spaces and tasks; every third one after QAT.
+
+    Cached: the real-TFLM tests (tests/test_memory_vs_real_tflm.py) check the same models.
+    """
     shape, classes = TASKS[index % len(TASKS)]
     space = (MSNASSpace(shape, classes, stages=2, nodes=4, channels=(8, 16)) if index % 2 == 0
              else MicroSpace(shape, classes, max_blocks=4, max_channels=24))  # fmt: skip

@@ -97,8 +97,23 @@ def test_custom_operator_is_reported():
 
     model = read_model(_mutate(MODELS / "hello_world_int8.tflite", change))
     assert model.main.operators[0].name == "CUSTOM:MyOp"
-    with pytest.raises(UnsupportedModelError, match="custom operator"):
+    with pytest.raises(UnsupportedModelError, match="custom operator that TFLM does not ship"):
         plan_memory(model)
+
+
+def test_tflm_custom_operator_is_bounded_not_exact():
+    # TFLM ships a few custom kernels (detection post-processing, signal ops); tfnas has no
+    # rules for them, so it says so and bounds the arena instead of refusing the model.
+    def change(obj):
+        obj.operatorCodes[0].builtinCode = schema.BuiltinOperator.CUSTOM
+        obj.operatorCodes[0].deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+        obj.operatorCodes[0].customCode = b"TFLite_Detection_PostProcess"
+
+    exact = plan_memory(MODELS / "hello_world_int8.tflite")
+    plan = plan_memory(_mutate(MODELS / "hello_world_int8.tflite", change))
+    assert not plan.exact
+    assert any("CUSTOM:TFLite_Detection_PostProcess" in why for why in plan.reasons)
+    assert plan.min_arena_bytes > exact.min_arena_bytes + 2048
 
 
 def _set_weight_type(type_code):

@@ -16,7 +16,7 @@ and for each target, the output ``tflm_sizes.json`` holds:
 ``prepare_structs``
     Each ``AllocatePersistentBuffer(sizeof(X))`` outside an Init (in Prepare or
     a helper it calls), keyed by the name of ``X``'s type (``Type@file.cc``
-    when files share a name): ``bytes``, ``align``, the compiler's ``type``,
+    when files share a name): ``size``, ``align``, the compiler's ``type``,
     ``where``, ``function``, ``expr``, the ``opcodes`` whose Prepare reaches it
     and ``conditional`` when the call is inside an ``if``/loop. Calls whose
     size is computed (``n * sizeof(int32_t)``) are listed under
@@ -919,7 +919,7 @@ def scan_target(
         if a.exact:
             p = a.probes[0]
             entry["type"] = _one(p.types)
-            entry["bytes"], entry["align"] = _one(p.sizes), _one(p.aligns)
+            entry["size"], entry["align"] = _one(p.sizes), _one(p.aligns)
             key = p.types[0].rsplit("::", 1)[-1] if len(p.types) == 1 else p.operand
             structs.setdefault(key, []).append(entry)
         else:

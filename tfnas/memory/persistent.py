@@ -145,6 +145,8 @@ def simulate_allocation(
         a.struct("NodeAndRegistration_array", "NodeAndRegistration", len(sg.operators))
     for sg in model.subgraphs:
         for op in sg.operators:
+            if op.opcode == "CUSTOM":
+                continue  # custom operators parse their own options in Init
             try:
                 params = target.params_struct(op.opcode)
             except KeyError:
@@ -160,7 +162,7 @@ def simulate_allocation(
             if init is None:
                 init = target.op_data(op.opcode)
             if init is None:
-                a.unknown(f"{op.opcode}: size of its Init OpData on {target.name}", _INIT_BOUND)
+                a.unknown(f"{op.name}: size of its Init OpData on {target.name}", _INIT_BOUND)
                 continue
             for size in init:
                 a.persistent("kernel_persistent", size, 16, op.index)

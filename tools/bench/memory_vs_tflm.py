@@ -76,11 +76,23 @@ def make_models(out: Path, generated: int) -> tuple[list[Path], list[str]]:
     return paths, failures
 
 
+def op_types(path: Path) -> dict[str, list[str]]:
+    """Per opcode of the model, the types its kernels ran on (type of input 0)."""
+    from tfnas.tflite import read_model
+
+    found: dict[str, set[str]] = defaultdict(set)
+    for sg in read_model(path).subgraphs:
+        for op in sg.operators:
+            first = next((i for i in op.inputs if i >= 0), None)
+            dtype = sg.tensors[first].dtype if first is not None else "NONE"
+            found[op.opcode].add(dtype)
+    return {code: sorted(types) for code, types in sorted(found.items())}
+
+
 def run(paths: list[Path], targets: list[str], workers: int) -> dict:
     from tests import real_tflm
     from tfnas.errors import UnsupportedModelError
     from tfnas.inspection import inspect
-    from tfnas.tflite import read_model
 
     rows = []
     for target in targets:
@@ -99,9 +111,7 @@ def run(paths: list[Path], targets: list[str], workers: int) -> dict:
                     "model": path.name,
                     "kind": path.parent.name,
                     "target": target,
-                    "opcodes": sorted(
-                        {op.opcode for sg in read_model(path).subgraphs for op in sg.operators}
-                    ),
+                    "opcodes": op_types(path),
                     "exact": report["exact"],
                     "reasons": report["reasons"],
                     "tfnas": res.ours,
@@ -117,9 +127,7 @@ def run(paths: list[Path], targets: list[str], workers: int) -> dict:
                     "model": path.name,
                     "kind": path.parent.name,
                     "target": target,
-                    "opcodes": sorted(
-                        {op.opcode for sg in read_model(path).subgraphs for op in sg.operators}
-                    ),
+                    "opcodes": op_types(path),
                     "refused": why,
                     "equal": really_fails,
                 }
@@ -147,14 +155,68 @@ def coverage(rows: list[dict]) -> dict:
     return {code: dict(cells) for code, cells in sorted(table.items())}
 
 
+_NOT_RUNNABLE = {
+    "VAR_HANDLE": "needs a MicroResourceVariables object, which a plain MicroInterpreter "
+    "does not create (var_handle.cc); tfnas refuses the model",
+    "READ_VARIABLE": "comes with VAR_HANDLE (see there)",
+    "ASSIGN_VARIABLE": "comes with VAR_HANDLE (see there)",
+    "CALL_ONCE": "converted models use it only to initialise resource variables (see VAR_HANDLE)",
+}
+
+
+_SHORT = {"FLOAT32": "f32", "INT8": "i8", "INT16": "i16", "INT32": "i32", "INT64": "i64",
+          "BOOL": "bool", "UINT8": "u8"}  # fmt: skip
+
+
+def _types(rows: list[dict], code: str) -> str:
+    found = {t for r in rows for t in r["opcodes"][code]}
+    return " ".join(sorted(_SHORT.get(t, t.lower()) for t in found))
+
+
+def coverage_table(rows: list[dict], targets: list[str]) -> str:
+    """Markdown: every TFLM builtin x target, exact / refused / not runnable, with counts."""
+    from tfnas.memory.kernels import TFLM_BUILTIN_OPS
+
+    lines = ["| builtin | " + " | ".join(targets) + " |", "|---" * (len(targets) + 1) + "|"]
+    for code in sorted(TFLM_BUILTIN_OPS):
+        cells = []
+        for t in targets:
+            mine = [r for r in rows if r["target"] == t and code in r["opcodes"]]
+            compared = [r for r in mine if "refused" not in r]
+            refused = [r for r in mine if "refused" in r]
+            if not mine:
+                cells.append(f"not runnable: {_NOT_RUNNABLE[code]}" if code in _NOT_RUNNABLE
+                             else "rule from source, no model")  # fmt: skip
+                continue
+            parts = []
+            if compared:
+                equal = sum(r["equal"] for r in compared)
+                kinds = _types(compared, code)
+                word = "exact" if equal == len(compared) else "MISMATCH"
+                parts.append(f"{word} {equal}/{len(compared)} ({kinds})")
+            if refused:
+                ok = sum(r["equal"] for r in refused)
+                kinds = _types(refused, code)
+                parts.append(f"refused {len(refused)} ({kinds}; TFLM fails too: {ok})")
+            cells.append(", ".join(parts))
+        lines.append(f"| {code} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--generated", type=int, default=200)
     ap.add_argument("--targets", default=",".join(TARGETS))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--models", type=Path, help="reuse the models in this folder")
+    ap.add_argument("--save", type=Path, help="keep the generated models in this folder")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "memory_vs_tflm.json")
+    ap.add_argument("--table", type=Path, help="only print the coverage table of this JSON")
     args = ap.parse_args()
+    if args.table:
+        saved = json.loads(args.table.read_text())
+        print(coverage_table(saved["rows"], sorted({r["target"] for r in saved["rows"]})))
+        return 0
     targets = args.targets.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -162,7 +224,7 @@ def main() -> int:
             paths = sorted(args.models.rglob("*.tflite"))
             failures = []
         else:
-            paths, failures = make_models(Path(tmp), args.generated)
+            paths, failures = make_models(args.save or Path(tmp), args.generated)
         made = time.perf_counter() - start
         print(f"{len(paths)} models ({len(failures)} conversions failed) in {made:.0f} s")
         result = run(paths, targets, args.workers)

@@ -32,6 +32,7 @@ __all__ = [
     "RULES",
     "default_requests",
     "TFLM_BUILTIN_OPS",
+    "TFLM_CUSTOM_OPS",
 ]
 
 #: Builtin operators with a TFLM kernel at commit 90b983c2 (every builtin
@@ -50,6 +51,15 @@ TFLM_BUILTIN_OPS = frozenset(
     SPACE_TO_BATCH_ND SPACE_TO_DEPTH SPLIT SPLIT_V SQRT SQUARE SQUARED_DIFFERENCE
     SQUEEZE STRIDED_SLICE SUB SUM SVDF TANH TRANSPOSE TRANSPOSE_CONV
     UNIDIRECTIONAL_SEQUENCE_LSTM UNPACK VAR_HANDLE WHILE ZEROS_LIKE""".split()
+)
+#: Custom operators TFLM's resolver registers at that commit (``AddCustom`` in
+#: ``micro_mutable_op_resolver.h``). They run, but tfnas has no rules for them:
+#: their numbers are bounded, never exact.
+TFLM_CUSTOM_OPS = frozenset(
+    """CIRCULAR_BUFFER TFLM_DECODE TFLite_Detection_PostProcess SignalDelay SignalEnergy
+    SignalFftAutoScale SignalFilterBank SignalFilterBankLog SignalFilterBankSquareRoot
+    SignalFilterBankSpectralSubtraction SignalFramer SignalIrfft SignalOverlapAdd SignalPCAN
+    SignalRfft SignalStacker SignalWindow""".split()
 )
 _RUNNABLE_TYPES = frozenset(
     {"FLOAT32", "INT8", "INT16", "INT32", "INT64", "UINT8", "BOOL", "RESOURCE"}
@@ -183,11 +193,12 @@ def io_temps(
 def check_supported(sg: Subgraph, op: Operator, target: Target) -> None:
     """Raise UnsupportedModelError for what no TFLM kernel runs (opcode, type, shape)."""
     where = f"operator {op.index} ({op.name}) of subgraph {sg.index}"
-    if op.opcode == "CUSTOM":
+    if op.opcode == "CUSTOM" and op.custom_code not in TFLM_CUSTOM_OPS:
         raise UnsupportedModelError(
-            f"{where} is a custom operator; TFLM needs a registered kernel for it."
+            f"{where} is a custom operator that TFLM does not ship; the firmware needs a "
+            f"kernel registered for {op.custom_code!r}, which tfnas cannot size."
         )
-    if op.opcode not in TFLM_BUILTIN_OPS:
+    if op.opcode not in TFLM_BUILTIN_OPS and op.opcode != "CUSTOM":
         raise UnsupportedModelError(f"{where}: TFLM has no kernel for {op.opcode}.")
     for i in (*op.inputs, *op.outputs):
         t = sg.tensors[i] if 0 <= i < len(sg.tensors) else None
@@ -216,7 +227,7 @@ def default_requests(k: KernelContext) -> KernelRequests:
     tensors = [t for i in (*k.op.inputs, *k.op.outputs) if (t := k.tensor(i)) is not None]
     return KernelRequests(
         temp_tensors=io_temps(k),
-        unmodelled=(f"{k.op.opcode}: no rule for what its kernel allocates",),
+        unmodelled=(f"{k.op.name}: no rule for what its kernel allocates",),
         bound_bytes=4096 + 4 * sum(t.nbytes for t in tensors),
     )
 

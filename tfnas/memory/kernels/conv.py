@@ -207,6 +207,20 @@ def _check_int16_zero_points(k: KernelContext, where: str, *tensors: Tensor) -> 
 # ----------------------------------------------------------------------------- CONV_2D
 
 
+def _check_weight_types(k: KernelContext, inp: Tensor, filt: Tensor, where: str) -> None:
+    """Refuse hybrid models: float32 with float32, int16 with int8, int8 with int8/int4 only."""
+    ok = (
+        (inp.dtype == _F32 and filt.dtype == _F32)
+        or (inp.dtype == _I16 and filt.dtype == _I8)
+        or (inp.dtype == _I8 and filt.dtype in (_I4, _I8))
+    )
+    if not ok:
+        raise k.refuse(
+            f"Hybrid models are not supported on TFLite Micro ({inp.dtype} input with "
+            f"{filt.dtype} weights; {where})."
+        )
+
+
 def _cmsis_conv_s8_buffer(
     k: KernelContext, in_c: int, f_h: int, f_w: int, f_c: int, pad: tuple[int, int]
 ) -> int:
@@ -237,16 +251,7 @@ def conv_2d(k: KernelContext) -> KernelRequests:
         raise k.refuse("input and output types differ (conv_common.cc:158).")
     if k.cmsis and inp.dtype not in (_F32, _I16, _I8):
         raise k.refuse(f"Input data type not supported: {inp.dtype} (cmsis_nn/conv.cc:70-74).")
-    ok_types = (
-        (inp.dtype == _F32 and filt.dtype == _F32)
-        or (inp.dtype == _I16 and filt.dtype == _I8)
-        or (inp.dtype == _I8 and filt.dtype in (_I4, _I8))
-    )
-    if not ok_types:
-        raise k.refuse(
-            f"Hybrid models are not supported on TFLite Micro ({inp.dtype} input with "
-            f"{filt.dtype} weights; conv_common.cc:159-165)."
-        )
+    _check_weight_types(k, inp, filt, "conv_common.cc:159-165")
     if len(filt.shape) != 4 or len(inp.shape) != 4 or len(out.shape) != 4:
         raise k.refuse("CONV_2D needs 4-D input, filter and output (cmsis_nn/conv.cc:85-87).")
     channels = filt.shape[0]
@@ -340,16 +345,7 @@ def depthwise_conv_2d(k: KernelContext) -> KernelRequests:
         raise k.refuse(
             f"Input data type not supported: {inp.dtype} (cmsis_nn/depthwise_conv.cc:79-83)."
         )
-    ok_types = (
-        (inp.dtype == _F32 and filt.dtype == _F32)
-        or (inp.dtype == _I16 and filt.dtype == _I8)
-        or (inp.dtype == _I8 and filt.dtype in (_I4, _I8))
-    )
-    if not ok_types:
-        raise k.refuse(
-            f"Hybrid models are not supported on TFLite Micro ({inp.dtype} input with "
-            f"{filt.dtype} weights; cmsis_nn/depthwise_conv.cc:84-90)."
-        )
+    _check_weight_types(k, inp, filt, "cmsis_nn/depthwise_conv.cc:84-90")
     persistent: tuple[int, ...] = ()
     if inp.dtype in _QUANT:
         if inp.dtype == _I16:
@@ -544,16 +540,7 @@ def fully_connected(k: KernelContext) -> KernelRequests:
         raise k.refuse(
             f"Input data type not supported: {inp.dtype} (cmsis_nn/fully_connected.cc:76-80)."
         )
-    ok_types = (
-        (inp.dtype == _F32 and filt.dtype == _F32)
-        or (inp.dtype == _I16 and filt.dtype == _I8)
-        or (inp.dtype == _I8 and filt.dtype in (_I4, _I8))
-    )
-    if not ok_types:
-        raise k.refuse(
-            f"Hybrid models are not supported on TFLite Micro ({inp.dtype} input with "
-            f"{filt.dtype} weights; cmsis_nn/fully_connected.cc:81-87)."
-        )
+    _check_weight_types(k, inp, filt, "cmsis_nn/fully_connected.cc:81-87")
     persistent = fc_per_channel_persistent(
         k, inp.dtype, inp, filt, "fully_connected_common.cc:99-116", k.input(2), out
     )
