@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
 TFLM_SRC ?= ../shared/tflm-src
-TFLM_BUILD ?= .tflm-build
+TFLM_BUILD ?= $(or $(TFNAS_TFLM_BUILD_DIR),.tflm-build)
 
 .PHONY: demo test test-slow lint venv clean tflm tflm-arm
 

@@ -67,8 +67,8 @@ def test_generated_models_match_real_tflm_head(tmp_path):
 
 @needs_tflm
 @pytest.mark.slow
-def test_100_generated_models_match_real_tflm_head(tmp_path):
-    check_against_tflm(100, tmp_path)
+def test_50_generated_models_match_real_tflm_head(tmp_path):
+    check_against_tflm(50, tmp_path)
 
 
 def test_estimate_equals_converted_model_on_chains():
