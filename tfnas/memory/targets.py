@@ -60,7 +60,7 @@ class Target:
     sizes: Mapping[str, tuple[int, int]]
     init: Mapping[str, list[int]] = field(default_factory=dict)
     params: Mapping[str, list[int] | None] = field(default_factory=dict)
-    prepare_structs: Mapping[str, int] = field(default_factory=dict)
+    prepare_structs: Mapping[str, Mapping] = field(default_factory=dict)
 
     def params_struct(self, opcode: str) -> tuple[int, int] | None:
         """``(sizeof, alignof)`` of the builtin params the op's parser allocates.
@@ -77,8 +77,7 @@ class Target:
 
     def struct_bytes(self, name: str) -> int:
         """``sizeof`` of a kernel struct that Prepare allocates (compiled table)."""
-        entry = self.prepare_structs[name]
-        return int(entry["bytes"] if isinstance(entry, Mapping) else entry)
+        return int(self.prepare_structs[name]["size"])
 
 
 def _sizes(ptr: int) -> dict[str, tuple[int, int]]:

@@ -15,10 +15,8 @@ rules leave ``init=None``.
 
 from __future__ import annotations
 
-import json
 import math
 import struct
-from pathlib import Path
 
 from tfnas.errors import UnsupportedModelError
 from tfnas.memory.kernels import KernelContext, KernelRequests, kernel_requests, rule
@@ -32,42 +30,10 @@ _QUANT = (_I8, _I16)
 # Flatbuffer Padding enum (schema.fbs): SAME = 0, VALID = 1.
 _SAME, _VALID = 0, 1
 
-# sizeof of the structs Prepare allocates. tflm_sizes.json (compiled per ABI,
-# targets.<target>.prepare_structs.<name>.size) wins; these layouts are the
-# fallback when it is missing:
-# TfLiteEvalTensor (c/common.h): {TfLitePtrUnion data; TfLiteIntArray* dims;
-# TfLiteType type}: 8+8+4 -> 24 on x86-64; 4+4+1 (short enum) -> 12 on EABI.
-# QuantizationOpDataBatchMatmul (batch_matmul.h:25-39): seven 4-byte ints -> 28.
-_STRUCT_LAYOUT: dict[str, dict[str, int]] = {
-    "TfLiteEvalTensor": {"host": 24, "cortex-m": 12, "cortex-m-cmsis": 12},
-    "QuantizationOpDataBatchMatmul": {"host": 28, "cortex-m": 28, "cortex-m-cmsis": 28},
-}
-_SIZES_FILE = Path(__file__).resolve().parent.parent / "tflm_sizes.json"
-
-
-def _load_prepare_structs() -> dict[str, dict[str, int]]:
-    """{target: {struct: sizeof}} from tflm_sizes.json, or {} when it is not there."""
-    try:
-        data = json.loads(_SIZES_FILE.read_text())
-    except (OSError, ValueError):
-        return {}
-    found: dict[str, dict[str, int]] = {}
-    targets = data.get("targets") if isinstance(data, dict) else None
-    for tname, entry in (targets or {}).items():
-        structs = entry.get("prepare_structs") if isinstance(entry, dict) else None
-        for sname, info in (structs or {}).items():
-            if isinstance(info, dict) and isinstance(info.get("size"), int):
-                found.setdefault(tname, {})[sname] = info["size"]
-    return found
-
-
-_PREPARE_STRUCTS = _load_prepare_structs()
-
 
 def prepare_struct_bytes(target: Target, name: str) -> int:
-    """sizeof(``name``) on ``target``: compiled (tflm_sizes.json) or laid out here."""
-    compiled = _PREPARE_STRUCTS.get(target.name, {}).get(name)
-    return compiled if compiled is not None else _STRUCT_LAYOUT[name][target.name]
+    """sizeof(``name``) on ``target``, compiled from TFLM's sources (tflm_sizes.json)."""
+    return target.struct_bytes(name)
 
 
 def _int_array_bytes(rank: int) -> int:
