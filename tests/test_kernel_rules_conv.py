@@ -534,3 +534,18 @@ def test_lstm_cifg_refused():
     ins[1] = None  # no input-to-input weights
     with pytest.raises(UnsupportedModelError, match="eight weights"):  # lstm_eval.cc:78-81
         run("UNIDIRECTIONAL_SEQUENCE_LSTM", ins, outs, opts, HOST)
+
+
+@pytest.mark.parametrize("target", [HOST, CM])
+def test_int16_conv_with_a_large_output_multiplier_is_refused(target):
+    # kernels/internal/common.cc:104: MultiplyByQuantizedMultiplier(int64_t, ...) asserts
+    # shift < 8; 0.5 * 0.5 / 0.001 = 250 = 0.977 * 2^8 -> shift 8 aborts at Invoke.
+    # A ratio of 100 (shift 7) runs. Seen on real TFLM with untrained 16x8 models.
+    ins = [T("INT16", (1, 4, 4, 2)), T("INT8", (3, 1, 1, 2)), T("INT64", (3,), q=False)]
+    with pytest.raises(UnsupportedModelError, match="left shift of 8"):
+        run("CONV_2D", ins, [T("INT16", (1, 4, 4, 3), scale=0.001)], conv_opts(), target)
+    r, _, _ = run("CONV_2D", ins, [T("INT16", (1, 4, 4, 3), scale=0.0025)], conv_opts(), target)
+    assert r.persistent == (12, 12)
+    # With an int32 bias the kernel accumulates in 32 bits (conv.cc:88-92): no such check.
+    ins32 = [*ins[:2], T("INT32", (3,), q=False)]
+    run("CONV_2D", ins32, [T("INT16", (1, 4, 4, 3), scale=0.001)], conv_opts(), target)

@@ -348,3 +348,13 @@ def test_quantize_refusals():
     # dequantize_common.cc:43-46.
     refused("DEQUANTIZE", [T("INT32", scale=0.1)], [F], match="INT8/INT16/UINT8")
     refused("DEQUANTIZE", [I8q], [T("INT32")], match="FLOAT32")
+
+
+def test_int8_softmax_with_a_tiny_input_scale_is_refused():
+    # quantization_util.cc:282-318 -> :109: beta * scale * 2^26 must exceed 1, or TFLM aborts
+    # in Prepare (seen on a real model with near-constant calibrated logits).
+    out = T("INT8", scale=1 / 256, zp=-128)
+    tiny = T("INT8", scale=2.0**-27, zp=0)
+    for target in ("host", "cortex-m-cmsis"):
+        refused("SOFTMAX", [tiny], [out], target=target, match="2\\^-26")
+    assert req("SOFTMAX", [T("INT8", scale=2.0**-25, zp=0)], [out]).temp_tensors == (0, 1)

@@ -20,6 +20,7 @@ import struct
 
 from tfnas.errors import UnsupportedModelError
 from tfnas.memory.kernels import KernelContext, KernelRequests, kernel_requests, rule
+from tfnas.memory.kernels.elementwise import quantize_multiplier_shift
 from tfnas.memory.targets import Target
 from tfnas.tflite.model import DTYPE_SIZES, Tensor
 
@@ -27,6 +28,7 @@ __all__ = ["prepare_struct_bytes"]
 
 _F32, _I8, _I16, _I4 = "FLOAT32", "INT8", "INT16", "INT4"
 _QUANT = (_I8, _I16)
+_TENSOR_TYPE_INT32 = 2  # schema.fbs TensorType
 # Flatbuffer Padding enum (schema.fbs): SAME = 0, VALID = 1.
 _SAME, _VALID = 0, 1
 
@@ -165,6 +167,36 @@ def _populate_conv_quant(
             raise k.refuse(f"per-channel scale count does not match the channels ({where}).")
 
 
+def _check_int16_requant(
+    k: KernelContext, inp: Tensor, filt: Tensor, out: Tensor, int64_acc: bool, where: str
+) -> None:
+    """Refuse 16x8 kernels whose output multiplier needs a left shift of 8 or more.
+
+    The reference int16 kernels with 64-bit accumulators requantize through
+    ``MultiplyByQuantizedMultiplier(int64_t, ...)``, which asserts ``shift < 8``
+    (kernels/internal/common.cc:61 and :104) and aborts at the first Invoke. The
+    shift is QuantizeMultiplier's exponent of input scale x filter scale / output
+    scale, per channel (kernel_util.cc:214-247), so a ratio of 128 or more aborts.
+    """
+    if inp.dtype != _I16 or not int64_acc or not (_affine(inp) and _affine(filt)):
+        return
+    for filt_scale in filt.quantization.scale:  # type: ignore[union-attr]
+        ratio = _scale(inp) * filt_scale / _scale(out) if _scale(out) else 0.0
+        if quantize_multiplier_shift(ratio) >= 8:
+            raise k.refuse(
+                f"int16 output multiplier {ratio:.4g} needs a left shift of 8 or more, and "
+                f"TFLM aborts at Invoke (MultiplyByQuantizedMultiplier asserts shift < 8, "
+                f"kernels/internal/common.cc:104; {where})."
+            )
+
+
+def _int64_accumulator(k: KernelContext, bias: Tensor | None) -> bool:
+    """16x8 conv and fully connected accumulate in 64 bits unless the bias is int32."""
+    if bias is not None:
+        return bias.dtype != "INT32"
+    return k.option("quantized_bias_type", 0) != _TENSOR_TYPE_INT32
+
+
 def _check_int16_zero_points(k: KernelContext, where: str, *tensors: Tensor) -> None:
     if any(_zero_point(t) != 0 for t in tensors):
         raise k.refuse(f"int16 tensors must have zero point 0 ({where}).")
@@ -230,6 +262,7 @@ def conv_2d(k: KernelContext) -> KernelRequests:
     # CalculateOpDataConv (conv_common.cc:100-110): input, filter, bias, output.
     calc = _temps(k, ("in", 0), ("in", 1), ("in", 2), ("out", 0))
     if not k.cmsis:
+        _check_int16_requant(k, inp, filt, out, _int64_accumulator(k, k.input(2)), "conv.cc:88-120")
         # Prepare: output, input, filter (conv_common.cc:148-156); per-channel
         # multiplier and shift for every type, float included (:175-181).
         scratch = (_flat(filt),) if filt.dtype == _I4 else ()  # :204-211
@@ -299,6 +332,7 @@ def depthwise_conv_2d(k: KernelContext) -> KernelRequests:
             )
         if inp.dtype != _F32:
             _populate_conv_quant(k, inp, filt, channels, "depthwise_conv_common.cc:114-123")
+        _check_int16_requant(k, inp, filt, out, True, "depthwise_conv.cc:142-160")
         return KernelRequests(
             scratch=(_flat(filt),) if filt.dtype == _I4 else (),  # :202-209
             persistent=(4 * channels, 4 * channels),  # :166-172, every type
@@ -421,6 +455,8 @@ def transpose_conv(k: KernelContext) -> KernelRequests:
         # CalculateOpData (transpose_conv.cc:97-142): input, filter, bias, output.
         calc = _temps(k, ("in", 2), ("in", 1), ("in", 3), ("out", 0))
         _populate_conv_quant(k, inp, filt, channels, "transpose_conv.cc:113-119")
+        # Both builds run the reference int16 kernel (cmsis_nn/transpose_conv.cc:437-470).
+        _check_int16_requant(k, inp, filt, out, True, "transpose_conv.cc:340-370")
         if inp.dtype == _I16:
             if bias is None and k.cmsis:
                 raise k.refuse(
@@ -498,6 +534,9 @@ def fully_connected(k: KernelContext) -> KernelRequests:
                 "(hybrid models are not supported; fully_connected.cc:59-67)."
             )
         scratch = (_flat(filt),) if filt.dtype == _I4 else ()  # :69-76
+        _check_int16_requant(
+            k, inp, filt, out, _int64_accumulator(k, k.input(2)), "fully_connected.cc:238-333"
+        )
         persistent = fc_per_channel_persistent(
             k, inp.dtype, inp, filt, "fully_connected_common.cc:99-116", k.input(2), out
         )

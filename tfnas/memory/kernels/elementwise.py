@@ -68,7 +68,7 @@ def _round_half_away(x: float) -> float:
     return math.copysign(math.floor(abs(x) + 0.5), x)
 
 
-def _quantize_multiplier_shift(m: float) -> int:
+def quantize_multiplier_shift(m: float) -> int:
     """The shift ``QuantizeMultiplier`` returns for ``m`` (quantization_util.cc:53-93)."""
     if m == 0.0 or not math.isfinite(m):
         return 0
@@ -324,7 +324,7 @@ def add_n(k: KernelContext) -> KernelRequests:
     o.types(out, (F32, I8), "output", "Prepare", "add_n.cc:124-128")
     temps = (k.input_index(0), k.output_index(0), *k.op.inputs[1:])
     scratch = (k.target.pointer_bytes * n,)
-    persistent = (40,) if out.dtype == I8 else ()
+    persistent = (k.target.struct_bytes("OpData@add_n.cc"),) if out.dtype == I8 else ()
     return KernelRequests(scratch=scratch, persistent=persistent, temp_tensors=temps)
 
 
@@ -557,7 +557,7 @@ def hard_swish(k: KernelContext) -> KernelRequests:
         out_scale = _scale(out)
         mult = _f32(hires / out_scale) if out_scale != 0.0 else math.inf
         o.ensure(
-            _quantize_multiplier_shift(mult) <= 0,
+            quantize_multiplier_shift(mult) <= 0,
             "Prepare",
             f"input_scale/128 / output_scale must be < 1 ({f}:53-68)",
         )
@@ -676,8 +676,26 @@ def softmax(k: KernelContext) -> KernelRequests:
         )
     else:
         o.types(inp, (F32,), "input", "Prepare", f + ":133-134")
+    if inp.dtype == I8:
+        _check_softmax_scaling(o, inp, float(k.option("beta", 1.0)), f + ":122-125")
     persistent = (1026, 1026) if inp.dtype == I16 else ()
     return KernelRequests(persistent=persistent, temp_tensors=_temps(k, *_IO))
+
+
+def _check_softmax_scaling(o: _Op, inp: Tensor, beta: float, where: str) -> None:
+    """PreprocessSoftmaxScaling aborts unless beta * input scale * 2^26 > 1.
+
+    quantization_util.cc:282-318: the multiplier min(beta * scale * 2^(31-5), 2^31-1)
+    goes to QuantizeMultiplierGreaterThanOne, whose TFLITE_CHECK_GT(m, 1) aborts the
+    program (a tiny input scale, as after calibrating near-constant logits).
+    """
+    multiplier = min(beta * _scale(inp) * float(1 << 26), float((1 << 31) - 1))
+    o.ensure(
+        multiplier > 1.0,
+        "Prepare",
+        f"int8 input scale {_scale(inp):.3g} times beta is at most 2^-26, and TFLM aborts "
+        f"(QuantizeMultiplierGreaterThanOne, quantization_util.cc:109; {where})",
+    )
 
 
 @rule("LOG_SOFTMAX")
@@ -698,8 +716,8 @@ def log_softmax(k: KernelContext) -> KernelRequests:
     )
     persistent: tuple[int, ...] = ()
     if inp.dtype == I8:
-        ptr = k.target.pointer_bytes
-        persistent = ((5 * 4 + ptr - 1) // ptr * ptr + 2 * ptr,)
+        persistent = (k.target.struct_bytes("LogSoftmaxOpData"),)
+        _check_softmax_scaling(o, inp, 1.0, f + ":75-79")
         o.ensure(
             _scale(out) == 16.0 / 256 and _zp(out) == 127,
             "Prepare",

@@ -273,7 +273,7 @@ def cumsum(k: KernelContext) -> KernelRequests:
         raise k.refuse("the input must have at least one dimension (cumsum.cc:64)")
     if inp.dtype != out.dtype or inp.shape != out.shape:
         raise k.refuse("input and output differ in type or shape (cumsum.cc:69-70)")
-    persistent = (36,) if out.dtype == "INT8" else ()
+    persistent = (k.target.struct_bytes("OpData@cumsum.cc"),) if out.dtype == "INT8" else ()
     return KernelRequests(
         persistent=persistent,
         temp_tensors=(k.input_index(0), k.input_index(1), k.output_index(0)),

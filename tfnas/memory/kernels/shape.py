@@ -224,7 +224,7 @@ def embedding_lookup(k: KernelContext) -> KernelRequests:
         raise k.refuse("the looked-up rows do not fit the output (embedding_lookup.cc:112)")
     if value.dtype == "INT8" and out.dtype == "FLOAT32" and _qparams(value)[1] != 0:
         raise k.refuse("hybrid lookup needs a zero value zero point (embedding_lookup.cc:59)")
-    op_data = 16 if k.target.pointer_bytes == 8 else 8
+    op_data = k.target.struct_bytes("OpData@embedding_lookup.cc")
     return KernelRequests(
         persistent=(_dims_copy(out), op_data), temp_tensors=_temps(k, (0, 1), (0,))
     )
