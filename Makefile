@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-dev
 TFLM_SRC ?= ../shared/tflm-src
 TFLM_BUILD ?= $(or $(TFNAS_TFLM_BUILD_DIR),.tflm-build)
 
-.PHONY: demo test test-slow lint venv clean tflm tflm-arm
+.PHONY: demo test test-slow lint venv clean tflm tflm-arm toolchains
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ lint: $(STAMP)
 # and CMSIS-NN) that the slow tests run under qemu-arm.
 tflm:
 	bash $(TFLM_SRC)/build.sh host $(TFLM_BUILD)
+
+# The compilers and emulator the TFLM builds and the 32-bit tests need (Debian packages).
+toolchains:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ make gcc-arm-none-eabi \
+		libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-user >/dev/null
 
 tflm-arm:
 	bash $(TFLM_SRC)/build.sh eabi32 $(TFLM_BUILD)
