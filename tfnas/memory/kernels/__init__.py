@@ -29,6 +29,7 @@ __all__ = [
     "kernel_requests",
     "check_supported",
     "rule",
+    "temp_indices",
     "RULES",
     "default_requests",
     "TFLM_BUILTIN_OPS",
@@ -177,17 +178,14 @@ def rule(*opcodes: str) -> Callable[[Rule], Rule]:
     return register
 
 
-def io_temps(
-    k: KernelContext, inputs: int | None = None, outputs: int | None = None
-) -> tuple[int, ...]:
-    """Temp tensors for the first ``inputs`` inputs then the first ``outputs`` outputs.
+def temp_indices(k: KernelContext, *spec: tuple[str, int]) -> tuple[int, ...]:
+    """Temp-tensor indices for ``("in" | "out", position)`` calls, in allocation order.
 
-    Absent (-1) inputs are skipped: ``AllocateTempInputTensor`` returns null
-    for them without allocating. None means all of them.
+    Absent (-1) tensors are skipped: ``AllocateTempInputTensor`` returns null for
+    them without allocating.
     """
-    ins = k.op.inputs if inputs is None else k.op.inputs[:inputs]
-    outs = k.op.outputs if outputs is None else k.op.outputs[:outputs]
-    return tuple(i for i in (*ins, *outs) if i >= 0)
+    found = (k.input_index(i) if kind == "in" else k.output_index(i) for kind, i in spec)
+    return tuple(i for i in found if k.tensor(i) is not None)
 
 
 def check_supported(sg: Subgraph, op: Operator, target: Target) -> None:
@@ -226,7 +224,11 @@ def default_requests(k: KernelContext) -> KernelRequests:
     """
     tensors = [t for i in (*k.op.inputs, *k.op.outputs) if (t := k.tensor(i)) is not None]
     return KernelRequests(
-        temp_tensors=io_temps(k),
+        temp_tensors=temp_indices(
+            k,
+            *(("in", i) for i in range(len(k.op.inputs))),
+            *(("out", i) for i in range(len(k.op.outputs))),
+        ),
         unmodelled=(f"{k.op.name}: no rule for what its kernel allocates",),
         bound_bytes=4096 + 4 * sum(t.nbytes for t in tensors),
     )

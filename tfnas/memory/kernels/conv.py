@@ -19,7 +19,7 @@ import math
 import struct
 
 from tfnas.errors import UnsupportedModelError
-from tfnas.memory.kernels import KernelContext, KernelRequests, kernel_requests, rule
+from tfnas.memory.kernels import KernelContext, KernelRequests, kernel_requests, rule, temp_indices
 from tfnas.memory.kernels.elementwise import quantize_multiplier_shift
 from tfnas.memory.targets import Target
 from tfnas.tflite.model import DTYPE_SIZES, Tensor
@@ -86,16 +86,6 @@ def conv_padding(
     if out_w is None or out_h is None:
         return 0, 0
     return _pad(s_h, d_h, in_h, f_h, out_h), _pad(s_w, d_w, in_w, f_w, out_w)
-
-
-def _temps(k: KernelContext, *spec: tuple[str, int]) -> tuple[int, ...]:
-    """Temp-tensor indices for ('in'|'out', position) calls, skipping absent tensors."""
-    out: list[int] = []
-    for kind, pos in spec:
-        idx = k.input_index(pos) if kind == "in" else k.output_index(pos)
-        if idx >= 0 and k.tensor(idx) is not None:
-            out.append(idx)
-    return tuple(out)
 
 
 def _need(k: KernelContext, *tensors: Tensor | None) -> None:
@@ -260,7 +250,7 @@ def conv_2d(k: KernelContext) -> KernelRequests:
     _, in_h, in_w, in_c = inp.shape
     _, f_h, f_w, f_c = filt.shape
     # CalculateOpDataConv (conv_common.cc:100-110): input, filter, bias, output.
-    calc = _temps(k, ("in", 0), ("in", 1), ("in", 2), ("out", 0))
+    calc = temp_indices(k, ("in", 0), ("in", 1), ("in", 2), ("out", 0))
     if not k.cmsis:
         _check_int16_requant(k, inp, filt, out, _int64_accumulator(k, k.input(2)), "conv.cc:88-120")
         # Prepare: output, input, filter (conv_common.cc:148-156); per-channel
@@ -269,7 +259,7 @@ def conv_2d(k: KernelContext) -> KernelRequests:
         return KernelRequests(
             scratch=scratch,
             persistent=(4 * channels, 4 * channels),
-            temp_tensors=_temps(k, ("out", 0), ("in", 0), ("in", 1)),
+            temp_tensors=temp_indices(k, ("out", 0), ("in", 0), ("in", 1)),
             temp_after=calc,
         )
     # CMSIS-NN: input, filter, output, then "bias" read as output 2, which does
@@ -294,7 +284,7 @@ def conv_2d(k: KernelContext) -> KernelRequests:
     return KernelRequests(
         scratch=scratch,
         persistent=persistent,
-        temp_tensors=_temps(k, ("in", 0), ("in", 1), ("out", 0)),
+        temp_tensors=temp_indices(k, ("in", 0), ("in", 1), ("out", 0)),
         temp_after=calc,
     )
 
@@ -315,7 +305,7 @@ def depthwise_conv_2d(k: KernelContext) -> KernelRequests:
     if len(filt.shape) != 4 or len(inp.shape) != 4 or len(out.shape) != 4:
         raise k.refuse("DEPTHWISE_CONV_2D needs 4-D input, filter and output.")
     channels = filt.shape[3]
-    calc = _temps(k, ("in", 0), ("in", 1), ("in", 2), ("out", 0))  # :100-110
+    calc = temp_indices(k, ("in", 0), ("in", 1), ("in", 2), ("out", 0))  # :100-110
     if not k.cmsis:
         if inp.dtype == _I8:
             _check_filter_scales(k, filt, 3, "depthwise_conv_common.cc:175-189")
@@ -336,7 +326,7 @@ def depthwise_conv_2d(k: KernelContext) -> KernelRequests:
         return KernelRequests(
             scratch=(_flat(filt),) if filt.dtype == _I4 else (),  # :202-209
             persistent=(4 * channels, 4 * channels),  # :166-172, every type
-            temp_tensors=_temps(k, ("out", 0), ("in", 0), ("in", 1)),
+            temp_tensors=temp_indices(k, ("out", 0), ("in", 0), ("in", 1)),
             temp_after=calc,  # :148-156
         )
     if inp.dtype != out.dtype:
@@ -373,7 +363,7 @@ def depthwise_conv_2d(k: KernelContext) -> KernelRequests:
     return KernelRequests(
         scratch=scratch,
         persistent=persistent,
-        temp_tensors=_temps(k, ("in", 0), ("in", 1), ("out", 0)),
+        temp_tensors=temp_indices(k, ("in", 0), ("in", 1), ("out", 0)),
         temp_after=calc,  # :68-76
     )
 
@@ -453,7 +443,7 @@ def transpose_conv(k: KernelContext) -> KernelRequests:
     calc: tuple[int, ...] = ()
     if inp.dtype != _F32:
         # CalculateOpData (transpose_conv.cc:97-142): input, filter, bias, output.
-        calc = _temps(k, ("in", 2), ("in", 1), ("in", 3), ("out", 0))
+        calc = temp_indices(k, ("in", 2), ("in", 1), ("in", 3), ("out", 0))
         _populate_conv_quant(k, inp, filt, channels, "transpose_conv.cc:113-119")
         # Both builds run the reference int16 kernel (cmsis_nn/transpose_conv.cc:437-470).
         _check_int16_requant(k, inp, filt, out, True, "transpose_conv.cc:340-370")
@@ -468,7 +458,7 @@ def transpose_conv(k: KernelContext) -> KernelRequests:
     return KernelRequests(
         scratch=tuple(scratch),
         persistent=(4 * channels, 4 * channels),  # :185-191, every type, both kernels
-        temp_tensors=_temps(k, ("out", 0), ("in", 2), ("in", 1)),
+        temp_tensors=temp_indices(k, ("out", 0), ("in", 2), ("in", 1)),
         temp_after=calc,  # :162-170
     )
 
@@ -519,7 +509,7 @@ def fully_connected(k: KernelContext) -> KernelRequests:
     inp, filt, out = k.input(0), k.input(1), k.output(0)
     _need(k, inp, filt, out)
     assert inp is not None and filt is not None and out is not None
-    temps = _temps(k, ("in", 0), ("in", 1), ("in", 2), ("out", 0))
+    temps = temp_indices(k, ("in", 0), ("in", 1), ("in", 2), ("out", 0))
     if inp.dtype != out.dtype:
         raise k.refuse("input and output types differ (fully_connected.cc:57).")
     if not k.cmsis:
@@ -627,7 +617,7 @@ def batch_matmul(k: KernelContext) -> KernelRequests:
     lhs, rhs, out = k.input(0), k.input(1), k.output(0)
     _need(k, lhs, rhs, out)
     assert lhs is not None and rhs is not None and out is not None
-    temps = _temps(k, ("in", 0), ("in", 1), ("out", 0))
+    temps = temp_indices(k, ("in", 0), ("in", 1), ("out", 0))
     types = (_F32, _I8, _I16)
     if lhs.dtype not in types or rhs.dtype not in types:
         raise k.refuse(f"BATCH_MATMUL runs float32, int8 and int16, not {lhs.dtype}/{rhs.dtype}.")
@@ -693,7 +683,7 @@ def svdf(k: KernelContext) -> KernelRequests:
     _need(k, inp, wf, wt, state)
     assert inp is not None and wf is not None and wt is not None and state is not None
     # input, weights_feature, weights_time, bias, activation_state, then output (:377-411).
-    temps = _temps(k, ("in", 0), ("in", 1), ("in", 2), ("in", 3), ("in", 4), ("out", 0))
+    temps = temp_indices(k, ("in", 0), ("in", 1), ("in", 2), ("in", 3), ("in", 4), ("out", 0))
     rank = int(k.option("rank", 0))
     if len(inp.shape) != 2 or len(wf.shape) != 2 or len(wt.shape) != 2:
         raise k.refuse("SVDF needs 2-D input and weights (svdf_common.cc:404-423).")

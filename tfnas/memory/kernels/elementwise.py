@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import struct
 
-from tfnas.memory.kernels import KernelContext, KernelRequests, rule
+from tfnas.memory.kernels import KernelContext, KernelRequests, rule, temp_indices
 from tfnas.tflite.model import Tensor
 
 F32, I8, I16, I32, I64, U8, U32, BOOL = (
@@ -148,11 +148,6 @@ def _binary(k: KernelContext, kernel: str, where: str) -> tuple[_Op, Tensor, Ten
     return o, o.inp(0, where), o.inp(1, where), o.out(0, where)
 
 
-def _temps(k: KernelContext, *spec: tuple[str, int]) -> tuple[int, ...]:
-    """Subgraph indices of ("in"/"out", position) pairs, in allocation order."""
-    return tuple(k.input_index(i) if kind == "in" else k.output_index(i) for kind, i in spec)
-
-
 _IO = (("in", 0), ("out", 0))
 _IIO = (("in", 0), ("in", 1), ("out", 0))
 
@@ -205,7 +200,7 @@ def add(k: KernelContext) -> KernelRequests:
             f"int32 ADD needs unquantized inputs ({int32_lines})",
         )
     o.types(out, (F32, I32, I8, I16), "output", "Eval", "add.cc:83/155/188")
-    return KernelRequests(temp_tensors=_temps(k, *_IIO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IIO))
 
 
 @rule("SUB")
@@ -219,7 +214,7 @@ def sub(k: KernelContext) -> KernelRequests:
             "int32 SUB needs unquantized tensors (sub_common.cc:101-108)",
         )
     o.types(out, (F32, I32, I8, I16), "output", "Eval", "sub.cc:97/169/196")
-    return KernelRequests(temp_tensors=_temps(k, *_IIO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IIO))
 
 
 @rule("MUL")
@@ -235,7 +230,7 @@ def mul(k: KernelContext) -> KernelRequests:
             "int16 needs zero points 0 (mul_common.cc:72-76)",
         )
     o.types(a, (I8, I16, I32, F32), "input", "Eval", "mul.cc:45-58, cmsis_nn/mul.cc:113-130")
-    return KernelRequests(temp_tensors=_temps(k, *_IIO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IIO))
 
 
 @rule("DIV")
@@ -251,7 +246,7 @@ def div(k: KernelContext) -> KernelRequests:
             "int32 DIV needs unquantized inputs (div.cc:94-100)",
         )
     o.types(out, (F32, I32, I8), "output", "Eval", "div.cc:195-207")
-    return KernelRequests(temp_tensors=_temps(k, *_IIO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IIO))
 
 
 @rule("SQUARED_DIFFERENCE")
@@ -277,7 +272,7 @@ def squared_difference(k: KernelContext) -> KernelRequests:
     # Prepare sets the type of the temporary output only (f:107); Eval dispatches on the
     # output's own type.
     o.types(out, (F32, I32, I8, I16), "output", "Eval", f + ":243-258")
-    return KernelRequests(temp_tensors=_temps(k, *_IIO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IIO))
 
 
 @rule("FLOOR_DIV", "FLOOR_MOD")
@@ -290,7 +285,7 @@ def floor_div_mod(k: KernelContext) -> KernelRequests:
     o.same_type(a, b, "input", "Prepare", f)
     o.same_type(a, out, "input and output", "Prepare", f)
     o.types(a, (F32,), "input", "Eval", f + " Eval")
-    return KernelRequests(temp_tensors=_temps(k, *_IIO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IIO))
 
 
 @rule("ADD_N")
@@ -371,7 +366,7 @@ def generic_unary(k: KernelContext) -> KernelRequests:
     o.same_type(inp, out, "input and output", "Prepare", "elementwise.cc:89")
     allowed = (BOOL,) if k.op.opcode == "LOGICAL_NOT" else (F32,)
     o.types(inp, allowed, "input", "Prepare", "elementwise.cc:90-94")
-    return KernelRequests(temp_tensors=_temps(k, *_IO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IO))
 
 
 @rule("ABS", "RSQRT")
@@ -398,7 +393,7 @@ def abs_rsqrt(k: KernelContext) -> KernelRequests:
                 "Prepare",
                 f"int16 needs zero points 0 ({f}:148-151)",
             )
-    return KernelRequests(temp_tensors=_temps(k, *_IO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IO))
 
 
 @rule("CEIL", "ROUND", "EXP")
@@ -411,7 +406,7 @@ def ceil_round_exp(k: KernelContext) -> KernelRequests:
     o, inp, out = _unary(k, k.op.opcode, f)
     o.arity(1, 1, f)
     _same_shape_and_float(o, inp, out, f)
-    return KernelRequests(temp_tensors=_temps(k, *_IO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IO))
 
 
 @rule("FLOOR", "NEG")
@@ -432,7 +427,7 @@ def cast(k: KernelContext) -> KernelRequests:
     o.arity(1, 1, "cast.cc:29-30")
     o.types(inp, (I8, I16, I32, U32, F32, BOOL), "input", "Eval", "cast.cc:89-113")
     o.types(out, (I8, I16, I32, U32, F32), "output", "Eval", "cast.cc:56-77")
-    return KernelRequests(temp_tensors=_temps(k, *_IO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IO))
 
 
 @rule("ZEROS_LIKE")
@@ -441,7 +436,7 @@ def zeros_like(k: KernelContext) -> KernelRequests:
     o, inp, _out = _unary(k, "ZEROS_LIKE", "zeros_like.cc:33-38")
     o.arity(1, 1, "zeros_like.cc:31-32")
     o.types(inp, (I64, I32, I8, F32), "input", "Eval", "zeros_like.cc:60-78")
-    return KernelRequests(temp_tensors=_temps(k, *_IO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IO))
 
 
 @rule("SELECT_V2")
@@ -465,7 +460,7 @@ def select_v2(k: KernelContext) -> KernelRequests:
             f"({f}:45-73)",
         )
     o.types(x, (F32, I8, I16), "x", "Eval", f + ":162-178")
-    return KernelRequests(temp_tensors=_temps(k, ("in", 0), ("in", 1), ("in", 2), ("out", 0)))
+    return KernelRequests(temp_tensors=temp_indices(k, ("in", 0), ("in", 1), ("in", 2), ("out", 0)))
 
 
 def _broadcastable(*shapes: tuple[int, ...]) -> bool:
@@ -497,7 +492,7 @@ def relu(k: KernelContext) -> KernelRequests:
             f"int16 needs zero points 0 ({f}:103-104)",
         )
     o.types(inp, (F32, I8, I16), "input", "Eval", "activations.cc:47-75")
-    return KernelRequests(temp_tensors=_temps(k, *_IO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IO))
 
 
 @rule("RELU6")
@@ -518,7 +513,7 @@ def leaky_relu(k: KernelContext) -> KernelRequests:
     o.arity(1, 1, f + ":35-36")
     o.same_type(inp, out, "input and output", "Prepare", f + ":43")
     o.types(inp, (F32, I8, I16), "input", "Eval", "leaky_relu.cc:60-87")
-    return KernelRequests(temp_tensors=_temps(k, *_IO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IO))
 
 
 @rule("ELU")
@@ -528,7 +523,7 @@ def elu(k: KernelContext) -> KernelRequests:
     o.arity(1, 1, "elu.cc:85-86")
     o.same_type(inp, out, "input and output", "Prepare", "elu.cc:93")
     o.types(inp, (F32, I8), "input", "Eval", "elu.cc:125-141")
-    return KernelRequests(temp_tensors=_temps(k, *_IO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IO))
 
 
 @rule("PRELU")
@@ -543,7 +538,7 @@ def prelu(k: KernelContext) -> KernelRequests:
             f"int16 PRELU needs int8 alpha, got {alpha.dtype} ({f}:99-102)",
         )
     o.types(inp, (F32, I8, I16), "input", "Eval", "prelu.cc:44-77")
-    return KernelRequests(temp_tensors=_temps(k, *_IIO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IIO))
 
 
 @rule("HARD_SWISH")
@@ -562,7 +557,7 @@ def hard_swish(k: KernelContext) -> KernelRequests:
             f"input_scale/128 / output_scale must be < 1 ({f}:53-68)",
         )
     o.types(inp, (F32, I8), "input", "Eval", "hard_swish.cc:45-62")
-    return KernelRequests(temp_tensors=_temps(k, *_IO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IO))
 
 
 def _pot_check(o: _Op, inp: Tensor, out: Tensor, f: str) -> None:
@@ -583,7 +578,7 @@ def logistic(k: KernelContext) -> KernelRequests:
     elif inp.dtype == I16:
         _pot_check(o, inp, out, f + ":70-71, :101-104")
     o.types(inp, (F32, I16, I8), "input", "Eval", "logistic.cc:47-101")
-    return KernelRequests(temp_tensors=_temps(k, *_IO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IO))
 
 
 @rule("TANH")
@@ -600,7 +595,7 @@ def tanh(k: KernelContext) -> KernelRequests:
     if inp.dtype == I16:
         _pot_check(o, inp, out, f + ":89-90, :123-126")
     o.types(inp, (F32, I16, I8), "input", "Eval", "tanh.cc:159-190")
-    return KernelRequests(temp_tensors=_temps(k, ("in", 0), ("in", 0), ("out", 0)))
+    return KernelRequests(temp_tensors=temp_indices(k, ("in", 0), ("in", 0), ("out", 0)))
 
 
 @rule("L2_NORMALIZATION")
@@ -614,7 +609,7 @@ def l2_normalization(k: KernelContext) -> KernelRequests:
     o.same_type(inp, out, "input and output", "Prepare", f + ":59")
     act = k.option("fused_activation_function", 0)
     o.ensure(act == 0, "Prepare", f"fused activations are not supported ({f}:68)")
-    return KernelRequests(temp_tensors=_temps(k, *_IO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IO))
 
 
 # --------------------------------------------------------------------------- softmax
@@ -679,7 +674,7 @@ def softmax(k: KernelContext) -> KernelRequests:
     if inp.dtype == I8:
         _check_softmax_scaling(o, inp, float(k.option("beta", 1.0)), f + ":122-125")
     persistent = (1026, 1026) if inp.dtype == I16 else ()
-    return KernelRequests(persistent=persistent, temp_tensors=_temps(k, *_IO))
+    return KernelRequests(persistent=persistent, temp_tensors=temp_indices(k, *_IO))
 
 
 def _check_softmax_scaling(o: _Op, inp: Tensor, beta: float, where: str) -> None:
@@ -724,7 +719,7 @@ def log_softmax(k: KernelContext) -> KernelRequests:
             f"int8 output needs scale 1/16 and zero point 127 ({f}:72-73)",
         )
     o.types(inp, (F32, I8), "input", "Eval", f + ":112-139")
-    return KernelRequests(persistent=persistent, temp_tensors=_temps(k, *_IO))
+    return KernelRequests(persistent=persistent, temp_tensors=temp_indices(k, *_IO))
 
 
 # --------------------------------------------------------------------------- min / max
@@ -776,7 +771,7 @@ def quantize(k: KernelContext) -> KernelRequests:
         "Eval",
         f"{inp.dtype} -> {out.dtype} is not supported ({f}:99-234)",
     )
-    return KernelRequests(temp_tensors=_temps(k, *_IO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IO))
 
 
 @rule("DEQUANTIZE")
@@ -787,4 +782,4 @@ def dequantize(k: KernelContext) -> KernelRequests:
     o.arity(1, 1, f + ":32-33")
     o.types(inp, (I8, I16, U8), "input", "Prepare", f + ":43-45")
     o.types(out, (F32,), "output", "Prepare", f + ":46")
-    return KernelRequests(temp_tensors=_temps(k, *_IO))
+    return KernelRequests(temp_tensors=temp_indices(k, *_IO))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 
-from tfnas.memory.kernels import KernelContext, KernelRequests, rule
+from tfnas.memory.kernels import KernelContext, KernelRequests, rule, temp_indices
 from tfnas.memory.kernels.pool_reduce import _count, _qparams, _required
 from tfnas.tflite.model import DTYPE_SIZES, Tensor
 
@@ -36,8 +36,7 @@ def _dims_copy(t: Tensor) -> int:
 
 def _temps(k: KernelContext, inputs: tuple[int, ...], outputs: tuple[int, ...]) -> tuple[int, ...]:
     """Temp tensors for the given input positions then output positions (absent ones skipped)."""
-    got = tuple(k.input_index(i) for i in inputs) + tuple(k.output_index(i) for i in outputs)
-    return tuple(i for i in got if i >= 0)
+    return temp_indices(k, *(("in", i) for i in inputs), *(("out", i) for i in outputs))
 
 
 def _io(k: KernelContext, inputs: int, outputs: int, where: str) -> list[Tensor]:
