@@ -65,7 +65,7 @@ def test_unmodelled_kernel_is_reported_and_bounded(monkeypatch, hello_world):
     assert "NOT EXACT" in h and "FULLY_CONNECTED" in h
 
 
-def test_missing_init_size_is_reported_not_zero(monkeypatch, hello_world):
+def test_missing_init_size_is_reported_not_zero(hello_world):
     host = TARGETS["host"]
     init = {k: v for k, v in host.init.items() if k != "FULLY_CONNECTED"}
     patched = dataclasses.replace(host, init=init)
