@@ -493,7 +493,7 @@ SPACES = {"msnas": MSNASSpace, "micro": MicroSpace}
 
 
 def get_space(name: str, input_shape: Sequence[int], num_classes: int, **kwargs) -> SearchSpace:
-    """Construct a built-in space by name (``"msnas"`` or ``"micro"``)."""
+    """Construct a built-in space by name (``"msnas"``, ``"micro"`` or ``"cell"``)."""
     if name not in SPACES:
         raise SearchSpaceError(
             f"Unknown search space. Expected one of {sorted(SPACES)}. Received: {name!r}"

@@ -17,7 +17,26 @@ from collections.abc import Sequence
 from tfnas._tf import keras
 from tfnas.genome import OUT, Genome
 
-__all__ = ["build_model"]
+__all__ = ["build_model", "reseed"]
+
+
+def _init_seed(seed: int, name: str) -> int:
+    return (seed * 1_000_003 + zlib.crc32(name.encode())) % 2**31
+
+
+def reseed(model: keras.Model, seed: int) -> None:
+    """Re-initialise every kernel of a model from :func:`build_model` as ``seed`` would.
+
+    After ``reseed(model, s)`` the kernels equal those of ``build_model(genome,
+    seed=s)`` (BatchNorm and biases keep their initial values), without
+    building the model again.
+    """
+    for layer in model.layers:
+        for attr in ("kernel", "depthwise_kernel"):
+            var = getattr(layer, attr, None)
+            if var is not None:
+                init = keras.initializers.GlorotUniform(seed=_init_seed(seed, layer.name))
+                var.assign(init(var.shape, dtype=var.dtype))
 
 
 class _Builder:
@@ -25,9 +44,7 @@ class _Builder:
         self.one_d, self.seed, self.momentum = one_d, seed, bn_momentum
 
     def init(self, name: str) -> keras.initializers.Initializer:
-        return keras.initializers.GlorotUniform(
-            seed=(self.seed * 1_000_003 + zlib.crc32(name.encode())) % 2**31
-        )
+        return keras.initializers.GlorotUniform(seed=_init_seed(self.seed, name))
 
     def kernel(self, k: int) -> tuple[int, int]:
         return (k, 1) if self.one_d else (k, k)
@@ -88,6 +105,7 @@ def build_model(
     seed: int = 0,
     bn_momentum: float = 0.9,
     name: str = "tfnas_model",
+    logits: bool = False,
 ) -> keras.Model:
     """Build the tf_keras functional model of ``genome``.
 
@@ -104,12 +122,15 @@ def build_model(
         BatchNorm momentum.
     name:
         The model's name.
+    logits:
+        End in the classifier's logits instead of its softmax (the zero-shot
+        proxies differentiate the logits); the weights are the same.
 
     Returns
     -------
     keras.Model
         Input ``(batch, *input_shape)`` float32; output ``(batch, num_classes)``
-        softmax probabilities.
+        softmax probabilities (or logits).
 
     Raises
     ------
@@ -146,6 +167,6 @@ def build_model(
     for i, units in enumerate(genome.head.hidden):
         x = keras.layers.Dense(units, activation="relu", kernel_initializer=b.init(f"dense{i}"),
                                name=f"dense{i}")(x)  # fmt: skip
-    outputs = keras.layers.Dense(classes, activation="softmax", kernel_initializer=b.init("classifier"),
-                                 name="classifier")(x)  # fmt: skip
+    outputs = keras.layers.Dense(classes, activation=None if logits else "softmax",
+                                 kernel_initializer=b.init("classifier"), name="classifier")(x)  # fmt: skip
     return keras.Model(inputs, outputs, name=name)

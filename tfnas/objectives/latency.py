@@ -70,6 +70,7 @@ __all__ = [
     "OpLatency",
     "LatencyEstimate",
     "estimate_latency",
+    "estimate_genome_latency",
     "kernels_for_target",
     "DEFAULT_LATENCY_DEVICE",
 ]
@@ -364,3 +365,71 @@ def estimate_latency(
                 cycles = moved / (BYTES_PER_CYCLE[used][kind] * scale) + overhead
             ops.append(OpLatency(sg.index, op.index, op.opcode, kind, used, macs, moved, cycles))
     return LatencyEstimate(name, profile.name, clock_mhz, kernels, tuple(ops))
+
+
+def _genome_macs_by_kind(genome) -> dict[str, int]:
+    """MACs of a genome split by kernel kind (their sum is ``analyze(genome).macs``)."""
+    from tfnas.genome.genome import OUT
+
+    one_d = genome.one_d
+    macs = {"conv": 0, "depthwise": 0, "fully_connected": 0}
+    shape = genome.spatial_input_shape()
+    for s in range(len(genome.stages)):
+        merged, outputs = genome.stage_shapes(s, shape)
+        graph = genome.stages[s]
+        for node, _, _ in genome.stage_steps(s):
+            if node == OUT:
+                continue
+            attrs, c_in = graph.nodes[node], merged[node][2]
+            h, w, c_out = outputs[node]
+            area = attrs.get("kernel", 1) * (1 if one_d else attrs.get("kernel", 1))
+            if attrs["op"] == "conv":
+                macs["conv"] += area * c_in * c_out * h * w
+            elif attrs["op"] == "sepconv":
+                macs["depthwise"] += area * c_in * h * w
+                macs["conv"] += c_in * c_out * h * w
+            elif attrs["op"] == "dwconv":
+                macs["depthwise"] += area * c_in * h * w
+        shape = outputs[OUT]
+        if s < len(genome.downsamples):
+            out = genome.downsample_shape(s, shape)
+            if genome.downsamples[s].op == "conv":
+                macs["conv"] += (3 if one_d else 9) * shape[2] * out[0] * out[1] * out[2]
+            shape = out
+    features = shape[2] if genome.head.pool == "gap" else shape[0] * shape[1] * shape[2]
+    for units in (*genome.head.hidden, genome.num_classes):
+        macs["fully_connected"] += features * units
+        features = units
+    return macs
+
+
+def estimate_genome_latency(
+    genome, device: str | Device = DEFAULT_LATENCY_DEVICE, *, kernels: str = "optimized"
+) -> float:
+    """Modelled int8 latency (ms) of a genome before it is built or converted.
+
+    The same model as :func:`estimate_latency`, on the operators the genome
+    estimate (:func:`tfnas.memory.estimate_memory`) predicts: MACs by kernel
+    kind from the genome, bytes moved from the predicted tensors, one overhead
+    per predicted operator. Used to rank and screen candidates; the trial's
+    ``latency_ms`` comes from the converted flatbuffer.
+    """
+    from tfnas.memory.estimate import estimate_memory
+
+    if kernels not in KERNELS:
+        raise ValueError(f"kernels must be one of {KERNELS}. Received: kernels={kernels!r}")
+    device = get_device(device) if isinstance(device, str) else device
+    profile = _core(device.core)
+    scale = profile.coremark_per_mhz / _BASE.coremark_per_mhz
+    used = kernels if profile.simd else "reference"
+    cycles = sum(
+        m / (MACS_PER_CYCLE[used][k] * scale) for k, m in _genome_macs_by_kind(genome).items()
+    )
+    est = estimate_memory(genome)
+    for op in est.ops:
+        kind = _KIND.get(op.opcode, "elementwise")
+        if kind not in MACS_PER_CYCLE["reference"]:
+            moved = sum(est.tensor_bytes[t] for t in (*op.inputs, *op.outputs))
+            cycles += moved / (BYTES_PER_CYCLE[used][kind] * scale)
+        cycles += OP_OVERHEAD_CYCLES / scale
+    return cycles / (float(device.clock_mhz) * 1e3)
