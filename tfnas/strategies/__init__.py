@@ -6,7 +6,14 @@ import keras-tuner, and through it TensorFlow) load on first use.
 
 from importlib import import_module
 
-from tfnas.strategies.core import resource_scales, screen, tournament
+from tfnas.strategies.core import (
+    average_ranks,
+    hybrid_scores,
+    prune_edges,
+    resource_scales,
+    screen,
+    tournament,
+)
 from tfnas.strategies.metagraph import (
     DEFAULT_THRESHOLDS,
     FamilyMember,
@@ -20,16 +27,21 @@ _LAZY = {
     "RandomSearchOracle": "tfnas.strategies.random_search",
     "AgingEvolutionOracle": "tfnas.strategies.aging_evolution",
     "MSNASOracle": "tfnas.strategies.msnas",
+    "MicroNASOracle": "tfnas.strategies.micronas",
 }
 STRATEGIES = {
     "random": "RandomSearchOracle",
     "evolution": "AgingEvolutionOracle",
     "msnas": "MSNASOracle",
+    "micronas": "MicroNASOracle",
 }
 
 __all__ = [
     "screen",
     "tournament",
+    "average_ranks",
+    "hybrid_scores",
+    "prune_edges",
     "resource_scales",
     "MetaGraph",
     "FamilyMember",
@@ -43,7 +55,7 @@ __all__ = [
 
 
 def get_strategy(name: str):
-    """The oracle class of a strategy name (``"random"``, ``"evolution"`` or ``"msnas"``)."""
+    """The oracle class of a strategy name (``"random"``, ``"evolution"``, ``"msnas"`` or ``"micronas"``)."""
     if name not in STRATEGIES:
         raise ValueError(
             f"Unknown strategy. Expected one of {sorted(STRATEGIES)}. Received: {name!r}"

@@ -21,7 +21,7 @@ import numpy as np
 from tfnas.errors import InfeasibleModelError, SearchSpaceError
 from tfnas.genome import Genome, SearchSpace
 from tfnas.objectives import Constraints
-from tfnas.strategies.core import screen
+from tfnas.strategies.core import hybrid_scores, screen
 
 __all__ = ["NASOracle"]
 
@@ -48,6 +48,21 @@ class NASOracle(keras_tuner.Oracle):
         constraints).
     seed:
         Seeds every random choice; a resumed search continues the same stream.
+    proxy_pool:
+        Zero-shot pre-ranking: draw this many screened candidates per trial
+        and train only the best by the MicroNAS hybrid objective
+        (:func:`tfnas.strategies.core.hybrid_scores`); 1 (default) trains every
+        proposal. Needs :meth:`set_proxy_data` (the tuner calls it).
+    proxy_weights:
+        Hybrid weights on ``macs`` and ``latency_ms`` (and ``ntk_cond``, ``regions``).
+    halving:
+        Successive halving (asynchronous, as ASHA): ``{"min_epochs": e0, "eta": eta,
+        "max_epochs": E}``. A new candidate trains ``e0`` epochs (rung 0);
+        whenever ``eta`` trials of a rung have completed per promotion so far,
+        the best of them not yet promoted continues from its weights to
+        ``e0 * eta**r`` epochs, up to ``E``. Promotions are trials too (they
+        count in ``max_trials``) and carry ``tuner/trial_id`` (the parent),
+        ``tuner/initial_epoch`` and ``tuner/epochs``, as keras-tuner's Hyperband does.
     """
 
     #: Whether a genome already tried may be proposed again (MSNAS re-samples on purpose).
@@ -63,6 +78,9 @@ class NASOracle(keras_tuner.Oracle):
         max_rejections: int = 500,
         seed: int = 0,
         max_consecutive_failed_trials: int = 3,
+        proxy_pool: int = 1,
+        proxy_weights: dict | None = None,
+        halving: dict | None = None,
     ) -> None:
         super().__init__(
             objective=objective or keras_tuner.Objective("score", "min"),
@@ -77,6 +95,46 @@ class NASOracle(keras_tuner.Oracle):
         self.max_rejections = max_rejections
         self.rejected: list[dict] = []
         self._display.verbose = 0  # tfnas prints its own one-line progress
+        if isinstance(proxy_pool, bool) or not isinstance(proxy_pool, int) or proxy_pool < 1:
+            raise ValueError(
+                f"proxy_pool must be an integer >= 1. Received: proxy_pool={proxy_pool!r}"
+            )
+        self.proxy_pool = proxy_pool
+        self.proxy_weights = dict(proxy_weights or {})
+        hybrid_scores([], self.proxy_weights)  # validates the weight names
+        self.halving = _check_halving(halving)
+        self.proxy_x = None
+        #: Zero-shot indicators of every candidate scored, by genome hash (JSON state).
+        self.proxies: dict[str, dict] = {}
+
+    # ------------------------------------------------------------- proxies
+
+    def set_proxy_data(self, x) -> None:
+        """Training inputs for the zero-shot indicators (the first 64 are used)."""
+        self.proxy_x = None if x is None else x[:64]
+
+    def zero_shot(self, genome: Genome) -> dict:
+        """The hybrid objective's metrics of ``genome`` (cached by genome hash)."""
+        key = genome.canonical_hash()
+        if key not in self.proxies:
+            if self.proxy_x is None:
+                raise ValueError(
+                    "Zero-shot ranking needs training samples. Expected set_proxy_data(x) "
+                    "before the search (NASTuner.search does it). Received: none"
+                )
+            from tfnas.proxies import hardware_indicators, zero_shot
+
+            z = zero_shot(genome, self.proxy_x)
+            hw = hardware_indicators(genome, self.constraints.latency_device)
+            self.proxies[key] = {"ntk_cond": z.ntk_cond, "regions": z.regions,
+                                 "macs": hw["macs"], "latency_ms": hw["latency_ms"],
+                                 "proxy_seconds": z.seconds}  # fmt: skip
+        return self.proxies[key]
+
+    def rank_by_proxy(self, genomes: list[Genome]) -> list[int]:
+        """Indices of ``genomes``, best hybrid score first."""
+        scores = hybrid_scores([self.zero_shot(g) for g in genomes], self.proxy_weights)
+        return [int(i) for i in np.argsort(scores, kind="stable")]
 
     # -------------------------------------------------------------- strategy
 
@@ -89,6 +147,12 @@ class NASOracle(keras_tuner.Oracle):
         return np.random.default_rng([self.seed, int(trial_id), attempt])
 
     def populate_space(self, trial_id: str) -> dict:
+        running = keras_tuner.engine.trial.TrialStatus.RUNNING
+        if self.halving:
+            promotion = self._promotion()
+            if promotion is not None:
+                return {"status": running, "values": promotion}
+        pool: list[Genome] = []
         for attempt in range(self.max_rejections):
             rng = self.rng(trial_id, attempt)
             try:
@@ -97,19 +161,70 @@ class NASOracle(keras_tuner.Oracle):
                 logger.debug("proposal failed: %s", e)
                 continue
             values = {"genome": genome.to_json()}
-            if not self.allow_duplicates and self._duplicate(values):
+            if not self.allow_duplicates and (
+                self._duplicate(self._fidelity(values)) or genome in pool
+            ):
                 continue
             checked = screen(genome, self.constraints)
             if checked["violations"]:
                 self.rejected.append({"trial_id": trial_id, "genome": values["genome"], **checked})
                 continue
-            return {"status": keras_tuner.engine.trial.TrialStatus.RUNNING, "values": values}
+            pool.append(genome)
+            if len(pool) < self.proxy_pool:
+                continue
+            best = pool[self.rank_by_proxy(pool)[0]] if len(pool) > 1 else pool[0]
+            return {"status": running, "values": self._fidelity({"genome": best.to_json()})}
+        if pool:  # fewer screened candidates than the pool asked for: rank what there is
+            best = pool[self.rank_by_proxy(pool)[0]]
+            return {"status": running, "values": self._fidelity({"genome": best.to_json()})}
         self.save()
         raise InfeasibleModelError(
             f"No candidate met the constraints in {self.max_rejections} proposals. Expected a search "
             f"space that can fit {self.constraints.bounds()}. Received: {len(self.rejected)} "
             "rejected candidates (see the search report)"
         )
+
+    # ----------------------------------------------------- successive halving
+
+    def _fidelity(self, values: dict) -> dict:
+        if self.halving:
+            values.update({"tuner/epochs": self.halving["min_epochs"], "tuner/initial_epoch": 0,
+                           "tuner/rung": 0})  # fmt: skip
+        return values
+
+    def rung_epochs(self, rung: int) -> int:
+        """Epochs a trial of ``rung`` has trained in all (``min_epochs * eta**rung``, capped)."""
+        h = self.halving
+        return int(min(h["max_epochs"], h["min_epochs"] * h["eta"] ** rung))
+
+    def _promotion(self) -> dict | None:
+        """The next promotion due, if any: the best unpromoted trial of the highest rung possible."""
+        h = self.halving
+        done = self.completed_trials()
+        promoted = {
+            t.hyperparameters.values.get("tuner/trial_id")
+            for t in self.trials.values()
+            if t.hyperparameters.values.get("tuner/trial_id")
+        }
+        top = 0
+        while self.rung_epochs(top) < h["max_epochs"]:
+            top += 1
+        for rung in reversed(range(top)):
+            members = [t for t in done if t.hyperparameters.values.get("tuner/rung", 0) == rung]
+            quota = len(members) // h["eta"]
+            ranked = sorted(
+                members, key=lambda t: (self.trial_metrics(t).get("score", np.inf), t.trial_id)
+            )
+            for trial in ranked[:quota]:
+                if trial.trial_id not in promoted:
+                    return {
+                        "genome": trial.hyperparameters.values["genome"],
+                        "tuner/trial_id": trial.trial_id,
+                        "tuner/initial_epoch": self.rung_epochs(rung),
+                        "tuner/epochs": self.rung_epochs(rung + 1),
+                        "tuner/rung": rung + 1,
+                    }
+        return None
 
     # -------------------------------------------------------------- results
 
@@ -134,6 +249,9 @@ class NASOracle(keras_tuner.Oracle):
             "space": {"name": self.space.name, "config": self.space.get_config()},
             "constraints": self.constraints.to_dict(),
             "rejected": self.rejected,
+            "proxies": self.proxies,
+            "proxy_pool": self.proxy_pool,
+            "halving": self.halving,
         }
         return state
 
@@ -141,6 +259,7 @@ class NASOracle(keras_tuner.Oracle):
         super().set_state(state)
         saved = state.get("tfnas", {})
         self.rejected = saved.get("rejected", [])
+        self.proxies = saved.get("proxies", {})
         if saved.get("space"):
             mine = json.loads(json.dumps(self.space.get_config()))
             if saved["space"]["config"] != mine:
@@ -148,3 +267,37 @@ class NASOracle(keras_tuner.Oracle):
                     "The search being resumed used another search space. Expected "
                     f"{saved['space']['config']}. Received: {mine} (pass overwrite=True to start anew)"
                 )
+
+
+def _check_halving(halving: dict | None) -> dict | None:
+    if halving is None:
+        return None
+    if not isinstance(halving, dict):
+        raise ValueError(
+            "halving must be a dict with min_epochs, eta and max_epochs. "
+            f"Received: halving={halving!r}"
+        )
+    unknown = sorted(set(halving) - {"min_epochs", "eta", "max_epochs"})
+    if unknown:
+        raise ValueError(
+            f"Unknown halving settings {unknown}. Expected min_epochs, eta, max_epochs. "
+            f"Received: {halving}"
+        )
+    h = {"min_epochs": 1, "eta": 3, **halving}
+    for key in ("min_epochs", "eta", "max_epochs"):
+        value = h.get(key)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < (2 if key == "eta" else 1)
+        ):
+            raise ValueError(
+                f"halving[{key!r}] must be an integer >= {2 if key == 'eta' else 1}. "
+                f"Received: {key}={value!r}"
+            )
+    if h["max_epochs"] <= h["min_epochs"]:
+        raise ValueError(
+            "halving needs max_epochs > min_epochs (otherwise nothing is promoted). "
+            f"Received: min_epochs={h['min_epochs']}, max_epochs={h['max_epochs']}"
+        )
+    return h
