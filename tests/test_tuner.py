@@ -160,3 +160,39 @@ def test_seed_zero_is_a_seed():
     second = RandomSearchOracle(space(), seed=0)
     assert first.seed == second.seed == 0
     assert first.populate_space("3")["values"] == second.populate_space("3")["values"]
+
+
+def test_halving_continues_from_the_parent_and_final_fit_replaces_best(tmp_path):
+    from tfnas.search import SearchConfig, run_search
+
+    config = SearchConfig(max_trials=3, epochs=2, min_epochs=1, eta=2, final_epochs=2, final_top=2,
+                          max_arena=None, max_flash=None, out=str(tmp_path / "run"), seed=3,
+                          space_options={"max_blocks": 2, "max_channels": 8})  # fmt: skip
+    report = run_search(config, verbose=0)
+    rows = {r["trial_id"]: r for r in report["trials"]}
+    promoted = [r for r in rows.values() if r.get("rung") == 1]
+    assert len(promoted) == 1 and promoted[0]["epochs"] == 2
+    parent = rows[promoted[0]["parent"]]
+    assert parent["genome"] == promoted[0]["genome"] and parent["epochs"] == 1
+    assert parent["score"] == min(
+        r["score"]
+        for r in rows.values()
+        if r.get("rung") == 0 and r["trial_id"] < promoted[0]["trial_id"]
+    )
+    final = report["final"]
+    fits = {f["trial_id"]: f for f in final["fits"]}
+    # one fit per distinct genome: the promotion shares its parent's
+    assert len(fits) == 2 and len({json.dumps(rows[t]["genome"]) for t in fits}) == 2
+    best = fits[final["best"]]
+    out = tmp_path / "run"
+    final_tflite = (out / "search" / "final" / final["best"] / "model.tflite").read_bytes()
+    assert (out / "best.tflite").read_bytes() == final_tflite
+    assert len(final_tflite) == best["flash_bytes"]
+    assert best["score"] == min(f["score"] for f in fits.values())
+    assert f"_len = {len(final_tflite)};" in (out / "model_data.cc").read_text()
+    assert "Final fit" in (out / "report.md").read_text()
+    # Running it again redoes nothing: the final fits are read back.
+    mtime = (out / "search" / "final" / final["best"] / "model.tflite").stat().st_mtime_ns
+    again = run_search(config, verbose=0)
+    assert again["final"] == final
+    assert (out / "search" / "final" / final["best"] / "model.tflite").stat().st_mtime_ns == mtime

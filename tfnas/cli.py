@@ -99,9 +99,23 @@ def _search_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data", help="an .npz with x_train, y_train, x_test, y_test (default: 8x8 digits)"
     )
-    p.add_argument("--space", choices=["micro", "msnas"], help=f"search space (default {d.space})")
-    p.add_argument("--strategy", choices=["random", "evolution", "msnas"],
-                   help=f"(default {d.strategy}; msnas searches its own meta-graph)")  # fmt: skip
+    p.add_argument("--space", choices=["micro", "msnas", "cell"],
+                   help=f"search space (default {d.space}; cell: NAS-Bench-201 cells)")  # fmt: skip
+    p.add_argument("--strategy", choices=["random", "evolution", "msnas", "micronas"],
+                   help=f"(default {d.strategy}; msnas searches its own meta-graph; micronas ranks "
+                   "zero-shot, prunes the cell supernet, then trains the best)")  # fmt: skip
+    p.add_argument("--proxy-pool", type=int, help="zero-shot pre-ranking: draw K screened candidates "
+                   "per trial and train the best by the hybrid proxy (default 1: off)")  # fmt: skip
+    p.add_argument("--min-epochs", type=int, help="successive halving: new candidates train this "
+                   "many epochs; the best 1/eta continue from their weights up to --epochs")  # fmt: skip
+    p.add_argument("--eta", type=int, help=f"successive halving rate (default {d.eta})")
+    p.add_argument("--final-epochs", type=int, help="retrain the best feasible architectures on the "
+                   "whole training split for N epochs; best.tflite is the final model")  # fmt: skip
+    p.add_argument(
+        "--final-top",
+        type=int,
+        help=f"architectures the final fit retrains (default {d.final_top})",
+    )
     p.add_argument("--proxy-samples", type=int,
                    help="training samples per trial (default all; 5,000 for msnas)")  # fmt: skip
     p.add_argument("--max-trials", type=int, help=f"trained trials (default {d.max_trials})")
@@ -151,6 +165,12 @@ def _search(argv: Sequence[str]) -> int:
     if best:
         print(f"best trial {best['trial_id']}: int8 accuracy {best['int8_accuracy']:.3f}, arena "
               f"{best['arena_bytes']:,} B, flash {best['flash_bytes']:,} B, feasible {best['feasible']}")  # fmt: skip
+    final = report.get("final", {})
+    chosen = next((f for f in final.get("fits", []) if f["trial_id"] == final.get("best")), None)
+    if chosen:
+        print(f"final fit of trial {chosen['trial_id']} ({final['settings']['epochs']} epochs): int8 accuracy "
+              f"{chosen['search_int8_accuracy']:.3f} -> {chosen['int8_accuracy']:.3f}, arena "
+              f"{int(chosen['arena_bytes']):,} B, feasible {chosen['feasible']}; best.tflite is this model")  # fmt: skip
     print(
         f"wrote {out}/best.tflite, model_data.cc, model_data.h, report.json, pareto.png, report.md"
     )

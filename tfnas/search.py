@@ -42,8 +42,18 @@ class SearchConfig:
     space_options: dict = field(default_factory=dict)
     #: Training samples each trial sees (MSNAS's proxy set; default: all, 5,000 for msnas).
     proxy_samples: int | None = None
-    #: Extra oracle settings, e.g. MSNAS's ``alpha`` or ``lambda_macs``.
+    #: Extra oracle settings, e.g. MSNAS's ``alpha`` or ``lambda_macs``, MicroNAS's ``pool``,
+    #: ``proxy_weights`` (hybrid weights on ``macs`` and ``latency_ms``).
     strategy_options: dict = field(default_factory=dict)
+    #: Zero-shot pre-ranking: screened candidates drawn per trial, the best by the hybrid proxy trained.
+    proxy_pool: int = 1
+    #: Successive halving: new candidates train this many epochs; the best 1/eta continue to ``epochs``.
+    min_epochs: int | None = None
+    eta: int = 3
+    #: Final fit: retrain the best ``final_top`` feasible architectures on the whole training
+    #: split for this many epochs; ``best.tflite`` is then the best final model.
+    final_epochs: int | None = None
+    final_top: int = 3
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -81,9 +91,11 @@ def _space(config: SearchConfig, input_shape, num_classes):
 
         defaults = {"stages": 2, "nodes": 6, "channels": [8, 16], "seed": config.seed}
         return MetaGraph(input_shape, num_classes, **{**defaults, **config.space_options})
+    small = min(input_shape[:2]) < 16 if len(input_shape) == 3 else input_shape[0] < 16
     defaults = {
         "micro": {"max_blocks": 4, "max_channels": 32, "max_dense": 2},
         "msnas": {"stages": 2, "nodes": 4, "channels": [8, 16]},
+        "cell": {"channels": [8, 16, 32], "cells": 1, "stem_stride": 1 if small else 2},
     }.get(config.space, {})
     return get_space(config.space, input_shape, num_classes, **{**defaults, **config.space_options})
 
@@ -118,6 +130,11 @@ def run_search(config: SearchConfig, verbose: int = 1) -> dict:
             "population_size": population,
             "sample_size": config.sample or max(1, population // 4),
         }
+    if config.proxy_pool != 1:
+        kwargs["proxy_pool"] = config.proxy_pool
+    if config.min_epochs is not None:
+        kwargs["halving"] = {"min_epochs": config.min_epochs, "eta": config.eta,
+                             "max_epochs": config.epochs}  # fmt: skip
     oracle = oracle_cls(space, constraints, max_trials=config.max_trials, seed=config.seed,
                         **{**kwargs, **config.strategy_options})  # fmt: skip
     proxy = config.proxy_samples or (5000 if config.strategy == "msnas" else None)
@@ -129,12 +146,17 @@ def run_search(config: SearchConfig, verbose: int = 1) -> dict:
                      overwrite=False, verbose=verbose)  # fmt: skip
     tuner.search(train.x_train, train.y_train, validation_data=(data.x_test, data.y_test),
                  epochs=config.epochs, batch_size=config.batch_size)  # fmt: skip
+    if config.final_epochs:
+        tuner.final_fit(data.x_train, data.y_train, (data.x_test, data.y_test),
+                        top_k=config.final_top, epochs=config.final_epochs,
+                        batch_size=config.batch_size)  # fmt: skip
     report = tuner.report()
     write_report(report, out / "report.json")
     if report["best"] is not None:
         plot_pareto(report, out / "pareto.png")
-        best_dir = Path(tuner.get_trial_dir(report["best"]))
-        tflite = (best_dir / "model.tflite").read_bytes()
+        tflite = tuner.get_final_tflite() if config.final_epochs else None
+        if tflite is None:
+            tflite = (Path(tuner.get_trial_dir(report["best"])) / "model.tflite").read_bytes()
         (out / "best.tflite").write_bytes(tflite)
         write_c_files(tflite, out, target=constraints.target)
     if config.strategy == "msnas":
@@ -145,6 +167,7 @@ def run_search(config: SearchConfig, verbose: int = 1) -> dict:
 
 def _markdown(report: dict, dataset: str) -> str:
     done = [r for r in report["trials"] if r["status"] == "completed"]
+    final = report.get("final", {})
     lines = [
         f"# tfnas search on {dataset}",
         "",
@@ -162,4 +185,13 @@ def _markdown(report: dict, dataset: str) -> str:
             f"| {r['trial_id']} | {r['int8_accuracy']:.3f} | {r['val_accuracy']:.3f} | {r['arena_bytes']:,} | "
             f"{r['planned_bytes']:,} | {r['flash_bytes']:,} | {r['macs']:,} | {r['feasible']} | {r['seconds']:.1f} |"
         )
+    if final.get("fits"):
+        lines += ["", f"## Final fit ({final['settings']['epochs']} epochs on the whole training split; "
+                      f"best.tflite is trial {final['best']}'s final model)", "",
+                  "| trial | search int8 acc | final int8 acc | arena B | flash B | feasible |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for f in final["fits"]:
+            if f.get("status") == "completed":
+                lines.append(f"| {f['trial_id']} | {f['search_int8_accuracy']:.3f} | {f['int8_accuracy']:.3f} | "
+                             f"{int(f['arena_bytes']):,} | {int(f['flash_bytes']):,} | {f['feasible']} |")  # fmt: skip
     return "\n".join(lines) + "\n"

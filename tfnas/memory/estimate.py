@@ -157,7 +157,10 @@ def estimate_memory(
             if len(preds) == 1:
                 merged = preds[0]
             elif merge == "add":
-                merged = g.op("ADD", preds, merged_shapes[node], same="add")
+                # The converter lowers an n-input Add to a chain of binary ADDs, in input order.
+                merged = g.op("ADD", preds[:2], merged_shapes[node], same="add")
+                for extra in preds[2:]:
+                    merged = g.op("ADD", [merged, extra], merged_shapes[node], same="add")
             else:
                 merged = g.op("CONCATENATION", preds, merged_shapes[node], same="concat")
             if node == OUT:

@@ -18,7 +18,7 @@ PARETO_OBJECTIVES = (
 REPORT_FIELDS = (
     "val_accuracy", "int8_accuracy", "planned_bytes", "persistent_bytes", "arena_bytes",
     "min_arena_bytes", "flash_bytes", "weights_bytes", "macs", "params", "latency_ms", "seconds",
-    "train_seconds", "convert_seconds", "measure_seconds", "score",
+    "train_seconds", "convert_seconds", "measure_seconds", "score", "epochs",
 )  # fmt: skip
 
 
@@ -31,15 +31,29 @@ def _row(trial, metrics: dict) -> dict:
             row[key] = int(value) if key.endswith(("_bytes", "macs", "params")) else float(value)
     if "feasible" in metrics:
         row["feasible"] = bool(metrics["feasible"])
+    values = trial.hyperparameters.values
+    if "tuner/rung" in values:
+        row["rung"] = int(values["tuner/rung"])
+        row["parent"] = values.get("tuner/trial_id")
     return row
 
 
 def build_report(oracle, target: str) -> dict:
     """The report of an oracle's search, in the contract of DESIGN.md §2."""
     rows = []
+    proxies = getattr(oracle, "proxies", {})
     for trial_id in oracle.start_order:
         trial = oracle.trials[trial_id]
-        rows.append(_row(trial, oracle.trial_metrics(trial)))
+        row = _row(trial, oracle.trial_metrics(trial))
+        if row["genome"] is not None and proxies:
+            from tfnas.genome import Genome
+
+            scored = proxies.get(Genome.from_dict(row["genome"]).canonical_hash())
+            if scored:
+                kappa = scored["ntk_cond"]
+                row["ntk_cond"] = kappa if kappa != float("inf") else None  # None: singular NTK
+                row["regions"] = scored["regions"]
+        rows.append(row)
     done = [r for r in rows if r["status"] == "completed"]
     feasible = [r for r in done if r.get("feasible")]
     constraints: Constraints = oracle.constraints

@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 
 import keras_tuner
+import numpy as np
 
-from tfnas._tf import keras
+from tfnas._tf import keras, tf
 from tfnas.compress import (
     evaluate_tflite,
     match_pooling_ranges,
@@ -39,7 +40,7 @@ from tfnas.strategies.base import NASOracle
 from tfnas.tflite.model import read_model
 from tfnas.tuner.report import build_report, plot_pareto, write_report
 
-__all__ = ["NASTuner", "measure_deployed", "MEASURED"]
+__all__ = ["NASTuner", "measure_deployed", "train_dataset", "MEASURED"]
 
 logger = logging.getLogger("tfnas")
 
@@ -97,6 +98,47 @@ def measure_deployed(model, x_calibration, x_val, y_val, constraints, *,
     return tflite, metrics
 
 
+def _steps(samples: int, batch_size: int, epochs: int) -> int:
+    return max(1, -(-samples // batch_size) * max(1, epochs))
+
+
+def _diverged(model) -> bool:
+    return any(not np.all(np.isfinite(w)) for w in model.get_weights())
+
+
+def train_dataset(x, y, batch_size: int, augment: bool | str = "auto", *, seed: int = 0):
+    """The training stream of every trial: shuffled batches, lightly augmented where it fits.
+
+    With ``augment="auto"`` (or True), 2-D inputs of at least 16x16 are shifted
+    by up to 2 pixels (8% of the side for larger inputs), zero-filled, and
+    3-channel images are also flipped left-right; 1-D signals and small images
+    (8x8 digits) are left as they are.
+    """
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    ds = ds.shuffle(min(len(x), 10_000), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    shape = np.shape(x)[1:]
+    if augment and len(shape) == 3 and min(shape[0], shape[1]) >= 16:
+        factor = min(0.08, 2.0 / min(shape[0], shape[1]) + 1e-6)
+        layers = [keras.layers.RandomTranslation(factor, factor, fill_mode="constant", seed=seed)]
+        if shape[2] == 3:
+            layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
+        augmenter = keras.Sequential(layers)
+        ds = ds.map(lambda a, b: (augmenter(a, training=True), b), num_parallel_calls=1)
+    return ds.prefetch(2)
+
+
+def _final_best(fits: list[dict]) -> str | None:
+    """The final fit to deploy: the lowest score (int8 error plus bound excess) among completed ones."""
+    done = [f for f in fits if f.get("status") == "completed"]
+    return min(done, key=lambda f: (f["score"], f["trial_id"]))["trial_id"] if done else None
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
 class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
     """Search architectures with a tfnas oracle, as a Keras user expects.
 
@@ -116,6 +158,10 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         Adam's learning rate.
     calibration_samples:
         Training samples used to calibrate int8 ranges.
+    augment:
+        Light augmentation during training (see :func:`train_dataset`):
+        ``"auto"`` (default) shifts images of at least 16x16 by up to 2 pixels
+        and flips 3-channel images horizontally; ``False`` turns it off.
     directory, project_name, overwrite:
         Where trials live, as in keras-tuner.
     verbose:
@@ -130,6 +176,7 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         prune_sparsity: float | None = None,
         learning_rate: float = 3e-3,
         calibration_samples: int = 100,
+        augment: bool | str = "auto",
         directory: str | os.PathLike | None = None,
         project_name: str | None = None,
         overwrite: bool = False,
@@ -147,6 +194,11 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         self.prune_sparsity = prune_sparsity
         self.learning_rate = learning_rate
         self.calibration_samples = calibration_samples
+        if augment not in ("auto", True, False):
+            raise ValueError(
+                f"augment must be 'auto', True or False. Received: augment={augment!r}"
+            )
+        self.augment = augment
         self.verbose = verbose
         super().__init__(oracle, hypermodel=None, directory=str(directory or "tfnas_runs"),
                          project_name=project_name or "search", overwrite=overwrite)  # fmt: skip
@@ -157,21 +209,36 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
     # ------------------------------------------------------------------ trial
 
+    def search(self, *fit_args, **fit_kwargs) -> None:
+        """Run the search (keras-tuner's ``search``); also hands the oracle its proxy samples."""
+        x = fit_args[0] if fit_args else fit_kwargs.get("x")
+        self.oracle.set_proxy_data(x)
+        super().search(*fit_args, **fit_kwargs)
+
     def run_trial(self, trial, x, y, validation_data=None, epochs: int = 1, batch_size: int = 32,
                   callbacks=None, **_) -> dict:  # fmt: skip
-        genome = Genome.from_json(trial.hyperparameters.values["genome"])
+        values = trial.hyperparameters.values
+        genome = Genome.from_json(values["genome"])
         trial_dir = Path(self.get_trial_dir(trial.trial_id))
         x_val, y_val = validation_data if validation_data is not None else (x, y)
         start = time.perf_counter()
         model = build_model(genome, seed=self.oracle.seed + int(trial.trial_id))
-        self._compile(model)
+        initial_epoch = int(values.get("tuner/initial_epoch", 0))
+        epochs = int(values.get("tuner/epochs", epochs))
+        parent = values.get("tuner/trial_id")
+        if parent:  # successive halving: continue from the parent's weights
+            model.load_weights(str(Path(self.get_trial_dir(parent)) / "weights.h5"))
+        self._compile(model, steps=_steps(len(x), batch_size, epochs - initial_epoch))
         fit_callbacks = [
             *(callbacks or []),
             keras.callbacks.TensorBoard(log_dir=str(trial_dir / "logs")),
         ]
-        model.fit(x, y, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+        model.fit(train_dataset(x, y, batch_size, self.augment, seed=self.oracle.seed + int(trial.trial_id)),
+                  validation_data=(x_val, y_val), epochs=epochs, initial_epoch=initial_epoch,
                   verbose=0, callbacks=fit_callbacks)  # fmt: skip
         val_accuracy = float(model.evaluate(x_val, y_val, verbose=0)[1])
+        if not np.isfinite(val_accuracy) or _diverged(model):
+            raise keras_tuner.errors.FailedTrialError("training diverged (NaN loss or weights)")
         model.save_weights(str(trial_dir / "weights.h5"))
         deployed = model
         if self.prune_sparsity:
@@ -188,14 +255,120 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
                                            seed=self.oracle.seed)  # fmt: skip
         (trial_dir / "model.tflite").write_bytes(tflite)
         (trial_dir / "genome.json").write_text(genome.to_json(indent=1))
-        metrics.update(val_accuracy=val_accuracy, train_seconds=train_seconds,
+        metrics.update(val_accuracy=val_accuracy, train_seconds=train_seconds, epochs=float(epochs),
                        seconds=time.perf_counter() - start)  # fmt: skip
         keras.backend.clear_session()
         return metrics
 
-    def _compile(self, model, learning_rate: float | None = None) -> None:
-        model.compile(keras.optimizers.Adam(learning_rate or self.learning_rate),
-                      "sparse_categorical_crossentropy", ["accuracy"])  # fmt: skip
+    def _compile(self, model, learning_rate: float | None = None, steps: int | None = None) -> None:
+        rate = learning_rate or self.learning_rate
+        if steps:  # the recipe: cosine decay to 5% of the rate over the trial's steps
+            rate = keras.optimizers.schedules.CosineDecay(rate, steps, alpha=0.05)
+        model.compile(keras.optimizers.Adam(rate), "sparse_categorical_crossentropy", ["accuracy"])
+
+    # -------------------------------------------------------------- final fit
+
+    def final_fit(self, x, y, validation_data=None, *, top_k: int = 1, epochs: int = 20,
+                  batch_size: int = 32, learning_rate: float | None = None) -> dict:  # fmt: skip
+        """Retrain the best ``top_k`` feasible architectures from scratch with the full recipe.
+
+        Each is trained on ``(x, y)`` (pass the whole training split) for
+        ``epochs`` with a cosine learning-rate schedule and the tuner's
+        augmentation, then converted and measured again exactly as a trial.
+        Results go to ``PROJECT_DIR/final/<trial_id>/`` and ``PROJECT_DIR/final.json``;
+        the report's ``final`` section and :meth:`get_final_tflite` read them. A
+        fit already in ``final.json`` with the same settings is not redone, so
+        an interrupted final fit resumes.
+
+        Returns
+        -------
+        dict
+            ``{"epochs", "batch_size", "fits": [...], "best": trial_id | None}``.
+        """
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs must be a positive integer. Received: epochs={epochs!r}")
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive integer. Received: top_k={top_k!r}")
+        x_val, y_val = validation_data if validation_data is not None else (x, y)
+        path = Path(self.project_dir) / "final.json"
+        settings = {"epochs": epochs, "batch_size": batch_size,
+                    "learning_rate": learning_rate or self.learning_rate}  # fmt: skip
+        state = json.loads(path.read_text()) if path.exists() else {}
+        done = (
+            {f["trial_id"]: f for f in state.get("fits", [])}
+            if state.get("settings") == settings
+            else {}
+        )
+        fits = []
+        for trial in self._final_candidates(top_k):
+            if (
+                trial.trial_id in done
+                and (Path(self.project_dir) / "final" / trial.trial_id / "model.tflite").exists()
+            ):
+                fits.append(done[trial.trial_id])
+                continue
+            fits.append(self._final_one(trial, x, y, x_val, y_val, settings))
+            _write_json(path, {"settings": settings, "fits": fits, "best": _final_best(fits)})
+        result = {"settings": settings, "fits": fits, "best": _final_best(fits)}
+        _write_json(path, result)
+        report = self.report()
+        write_report(report, Path(self.project_dir) / "report.json")
+        return result
+
+    def _final_candidates(self, top_k: int) -> list:
+        """The best feasible completed trials, one per genome (promotions share their parent's)."""
+        done = [
+            t
+            for t in self.oracle.completed_trials()
+            if self.oracle.trial_metrics(t).get("feasible")
+        ]
+        done.sort(key=lambda t: (self.oracle.trial_metrics(t)["score"], t.trial_id))
+        chosen, seen = [], set()
+        for trial in done:
+            key = self.oracle.trial_genome(trial).canonical_hash()
+            if key not in seen:
+                seen.add(key)
+                chosen.append(trial)
+        return chosen[:top_k]
+
+    def _final_one(self, trial, x, y, x_val, y_val, settings: dict) -> dict:
+        genome = self.oracle.trial_genome(trial)
+        out = Path(self.project_dir) / "final" / trial.trial_id
+        out.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        model = build_model(genome, seed=self.oracle.seed + int(trial.trial_id))
+        batch_size = settings["batch_size"]
+        self._compile(model, settings["learning_rate"],
+                      steps=_steps(len(x), batch_size, settings["epochs"]))  # fmt: skip
+        model.fit(train_dataset(x, y, batch_size, self.augment, seed=self.oracle.seed),
+                  epochs=settings["epochs"], verbose=0)  # fmt: skip
+        val_accuracy = float(model.evaluate(x_val, y_val, verbose=0)[1])
+        if not np.isfinite(val_accuracy) or _diverged(model):
+            return {"trial_id": trial.trial_id, "status": "failed", "message": "training diverged"}
+        model.save_weights(str(out / "weights.h5"))
+        tflite, metrics = measure_deployed(model, x, x_val, y_val, self.oracle.constraints,
+                                           calibration_samples=self.calibration_samples,
+                                           seed=self.oracle.seed)  # fmt: skip
+        (out / "model.tflite").write_bytes(tflite)
+        keras.backend.clear_session()
+        search = self.oracle.trial_metrics(trial)
+        row = {"trial_id": trial.trial_id, "status": "completed", "val_accuracy": val_accuracy,
+               "search_int8_accuracy": float(search["int8_accuracy"]),
+               "seconds": time.perf_counter() - start}  # fmt: skip
+        for key in (*MEASURED, "latency_ms", "int8_accuracy", "score"):
+            row[key] = float(metrics[key])
+        row["feasible"] = bool(metrics["feasible"])
+        return row
+
+    def get_final_tflite(self) -> bytes | None:
+        """The best final-fit model's flatbuffer (``None`` before :meth:`final_fit`)."""
+        path = Path(self.project_dir) / "final.json"
+        if not path.exists():
+            return None
+        best = json.loads(path.read_text()).get("best")
+        if best is None:
+            return None
+        return (Path(self.project_dir) / "final" / best / "model.tflite").read_bytes()
 
     # -------------------------------------------------------------- progress
 
@@ -230,7 +403,11 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
     def report(self) -> dict:
         """The search report (also written to ``PROJECT_DIR/report.json`` after each trial)."""
-        return build_report(self.oracle, self.target)
+        report = build_report(self.oracle, self.target)
+        path = Path(self.project_dir) / "final.json"
+        if path.exists():
+            report["final"] = json.loads(path.read_text())
+        return report
 
     def plot_pareto(self, path: str | os.PathLike) -> None:
         plot_pareto(self.report(), path)
