@@ -66,7 +66,11 @@ def _bootstrap(fn, a, b, reps: int = 1000, seed: int = 0) -> list[float]:
         s = fn(a[idx], b[idx])
         if np.isfinite(s):
             stats.append(s)
-    return [float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))] if stats else [None, None]
+    return (
+        [float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))]
+        if stats
+        else [None, None]
+    )
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -82,7 +86,9 @@ def summarise(rows: list[dict]) -> dict:
         hybrid = hybrid_scores([{"ntk_cond": r["ntk_cond"], "regions": r["regions"]} for r in mine])
         indicators = {
             # signed so that higher should mean more accurate
-            "-log10(ntk_cond)": [-math.log10(r["ntk_cond"]) if math.isfinite(r["ntk_cond"]) else -99.0 for r in mine],
+            "-log10(ntk_cond)": [
+                -math.log10(r["ntk_cond"]) if math.isfinite(r["ntk_cond"]) else -99.0 for r in mine
+            ],
             "regions": [r["regions"] for r in mine],
             "joint_regions": [r["joint_regions"] for r in mine],
             "-hybrid_rank": list(-hybrid),
@@ -116,7 +122,11 @@ def measure(space_name: str, index: int, data, args) -> dict:
     steps = -(-len(data.x_train) // 32) * args.epochs
     model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps, alpha=0.05)),
                   "sparse_categorical_crossentropy", ["accuracy"])  # fmt: skip
-    model.fit(train_dataset(data.x_train, data.y_train, 32, "auto", seed=args.seed), epochs=args.epochs, verbose=0)
+    model.fit(
+        train_dataset(data.x_train, data.y_train, 32, "auto", seed=args.seed),
+        epochs=args.epochs,
+        verbose=0,
+    )
     tflite = to_tflite(model, "int8", data.x_train, seed=args.seed)
     int8 = evaluate_tflite(tflite, data.x_test, data.y_test).accuracy
     keras.backend.clear_session()
