@@ -147,11 +147,16 @@ class NASOracle(keras_tuner.Oracle):
         return np.random.default_rng([self.seed, int(trial_id), attempt])
 
     def populate_space(self, trial_id: str) -> dict:
-        running = keras_tuner.engine.trial.TrialStatus.RUNNING
+        """A promotion when successive halving has one due, else a new candidate."""
         if self.halving:
             promotion = self._promotion()
             if promotion is not None:
-                return {"status": running, "values": promotion}
+                return {"status": keras_tuner.engine.trial.TrialStatus.RUNNING, "values": promotion}
+        return self.new_candidate(trial_id)
+
+    def new_candidate(self, trial_id: str) -> dict:
+        """The next untried genome: proposed, screened and (with ``proxy_pool``) pre-ranked."""
+        running = keras_tuner.engine.trial.TrialStatus.RUNNING
         pool: list[Genome] = []
         for attempt in range(self.max_rejections):
             rng = self.rng(trial_id, attempt)

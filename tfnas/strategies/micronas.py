@@ -57,12 +57,9 @@ class MicroNASOracle(NASOracle):
         self.ranking: list[str] | None = None
         self.pruning: list[dict] = []
 
-    def populate_space(self, trial_id: str) -> dict:
+    def new_candidate(self, trial_id: str) -> dict:
+        """The best-ranked candidate not tried yet; the search stops when the ranking is used up."""
         running = keras_tuner.engine.trial.TrialStatus.RUNNING
-        if self.halving:
-            promotion = self._promotion()
-            if promotion is not None:
-                return {"status": running, "values": promotion}
         if self.ranking is None:
             self.ranking = self.zero_shot_search()
             self.save()
