@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tfnas.cli import main
 
@@ -103,3 +104,19 @@ def test_search_cli_bad_input_is_one_line(tmp_path, capsys):
     assert main(["search", "--config", str(bad), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown settings ['max_trails']" in err[0]
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--proxy-pool", "0"], "proxy_pool must be an integer >= 1. Received: proxy_pool=0"),
+    (["--eta", "1", "--min-epochs", "1"], "eta must be an integer >= 2. Received: eta=1"),
+    (["--min-epochs", "0"], "min_epochs must be an integer >= 1. Received: min_epochs=0"),
+    (["--min-epochs", "6", "--epochs", "6"], "min_epochs must be below epochs"),
+    (["--final-epochs", "0"], "final_epochs must be an integer >= 1. Received: final_epochs=0"),
+    (["--final-top", "-1"], "final_top must be an integer >= 1. Received: final_top=-1"),
+])  # fmt: skip
+def test_search_cli_bad_multi_fidelity_settings(tmp_path, capsys, flags, expected):
+    out = tmp_path / "o"
+    assert main(["search", *flags, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0]
+    assert not out.exists()  # nothing written

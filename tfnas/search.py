@@ -112,6 +112,23 @@ def _constraints(config: SearchConfig):
                        arena=config.arena, target=config.target)  # fmt: skip
 
 
+def _check_search_settings(config: SearchConfig) -> None:
+    """The multi-fidelity and final-fit settings, checked before anything loads or trains."""
+    minimum = {"proxy_pool": 1, "eta": 2, "final_top": 1, "min_epochs": 1, "final_epochs": 1}
+    for key, low in minimum.items():
+        value = getattr(config, key)
+        if value is None and key in ("min_epochs", "final_epochs"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{key} must be an integer >= {low}. Received: {key}={value!r}")
+    if config.min_epochs is not None and config.min_epochs >= config.epochs:
+        raise ValueError(
+            "min_epochs must be below epochs (successive halving trains new candidates "
+            f"min_epochs and promotes the best up to epochs). Received: min_epochs="
+            f"{config.min_epochs}, epochs={config.epochs}"
+        )
+
+
 def run_search(config: SearchConfig, verbose: int = 1) -> dict:
     """Run (or resume) a search and write its outputs; returns the report."""
     from tfnas.data import load_digits, load_npz
@@ -119,6 +136,7 @@ def run_search(config: SearchConfig, verbose: int = 1) -> dict:
     from tfnas.strategies import get_strategy
     from tfnas.tuner import NASTuner, plot_pareto, write_report
 
+    _check_search_settings(config)
     data = load_npz(config.data) if config.data else load_digits(seed=config.seed)
     space = _space(config, data.input_shape, data.num_classes)
     constraints = _constraints(config)
