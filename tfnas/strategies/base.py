@@ -175,12 +175,10 @@ class NASOracle(keras_tuner.Oracle):
                 self.rejected.append({"trial_id": trial_id, "genome": values["genome"], **checked})
                 continue
             pool.append(genome)
-            if len(pool) < self.proxy_pool:
-                continue
+            if len(pool) == self.proxy_pool:
+                break
+        if pool:  # the full pool, or fewer screened candidates: rank what there is
             best = pool[self.rank_by_proxy(pool)[0]] if len(pool) > 1 else pool[0]
-            return {"status": running, "values": self._fidelity({"genome": best.to_json()})}
-        if pool:  # fewer screened candidates than the pool asked for: rank what there is
-            best = pool[self.rank_by_proxy(pool)[0]]
             return {"status": running, "values": self._fidelity({"genome": best.to_json()})}
         self.save()
         raise InfeasibleModelError(

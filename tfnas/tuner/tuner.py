@@ -40,7 +40,7 @@ from tfnas.strategies.base import NASOracle
 from tfnas.tflite.model import read_model
 from tfnas.tuner.report import build_report, plot_pareto, write_report
 
-__all__ = ["NASTuner", "measure_deployed", "train_dataset", "MEASURED"]
+__all__ = ["NASTuner", "measure_deployed", "fit_recipe", "train_dataset", "MEASURED"]
 
 logger = logging.getLogger("tfnas")
 
@@ -98,8 +98,20 @@ def measure_deployed(model, x_calibration, x_val, y_val, constraints, *,
     return tflite, metrics
 
 
-def _steps(samples: int, batch_size: int, epochs: int) -> int:
-    return max(1, -(-samples // batch_size) * max(1, epochs))
+def fit_recipe(model, x, y, *, epochs: int, batch_size: int = 32, learning_rate: float = 3e-3,
+               augment: bool | str = "auto", seed: int = 0, initial_epoch: int = 0,
+               validation_data=None, callbacks=None) -> None:  # fmt: skip
+    """Compile and train ``model`` with the recipe of every trial and final fit.
+
+    Adam at ``learning_rate`` with cosine decay to 5% over the steps from
+    ``initial_epoch`` to ``epochs`` (a promoted trial restarts the cosine), on
+    the shuffled, lightly augmented stream of :func:`train_dataset`.
+    """
+    steps = max(1, -(-len(x) // batch_size) * max(1, epochs - initial_epoch))
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.05)
+    model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(train_dataset(x, y, batch_size, augment, seed=seed), validation_data=validation_data,
+              epochs=epochs, initial_epoch=initial_epoch, verbose=0, callbacks=callbacks)  # fmt: skip
 
 
 def _diverged(model) -> bool:
@@ -228,14 +240,14 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         parent = values.get("tuner/trial_id")
         if parent:  # successive halving: continue from the parent's weights
             model.load_weights(str(Path(self.get_trial_dir(parent)) / "weights.h5"))
-        self._compile(model, steps=_steps(len(x), batch_size, epochs - initial_epoch))
         fit_callbacks = [
             *(callbacks or []),
             keras.callbacks.TensorBoard(log_dir=str(trial_dir / "logs")),
         ]
-        model.fit(train_dataset(x, y, batch_size, self.augment, seed=self.oracle.seed + int(trial.trial_id)),
-                  validation_data=(x_val, y_val), epochs=epochs, initial_epoch=initial_epoch,
-                  verbose=0, callbacks=fit_callbacks)  # fmt: skip
+        fit_recipe(model, x, y, epochs=epochs, initial_epoch=initial_epoch, batch_size=batch_size,
+                   learning_rate=self.learning_rate, augment=self.augment,
+                   seed=self.oracle.seed + int(trial.trial_id), validation_data=(x_val, y_val),
+                   callbacks=fit_callbacks)  # fmt: skip
         val_accuracy = float(model.evaluate(x_val, y_val, verbose=0)[1])
         if not np.isfinite(val_accuracy) or _diverged(model):
             raise keras_tuner.errors.FailedTrialError("training diverged (NaN loss or weights)")
@@ -260,11 +272,9 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         keras.backend.clear_session()
         return metrics
 
-    def _compile(self, model, learning_rate: float | None = None, steps: int | None = None) -> None:
-        rate = learning_rate or self.learning_rate
-        if steps:  # the recipe: cosine decay to 5% of the rate over the trial's steps
-            rate = keras.optimizers.schedules.CosineDecay(rate, steps, alpha=0.05)
-        model.compile(keras.optimizers.Adam(rate), "sparse_categorical_crossentropy", ["accuracy"])
+    def _compile(self, model, learning_rate: float | None = None) -> None:
+        model.compile(keras.optimizers.Adam(learning_rate or self.learning_rate),
+                      "sparse_categorical_crossentropy", ["accuracy"])  # fmt: skip
 
     # -------------------------------------------------------------- final fit
 
@@ -338,10 +348,9 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         start = time.perf_counter()
         model = build_model(genome, seed=self.oracle.seed + int(trial.trial_id))
         batch_size = settings["batch_size"]
-        self._compile(model, settings["learning_rate"],
-                      steps=_steps(len(x), batch_size, settings["epochs"]))  # fmt: skip
-        model.fit(train_dataset(x, y, batch_size, self.augment, seed=self.oracle.seed),
-                  epochs=settings["epochs"], verbose=0)  # fmt: skip
+        fit_recipe(model, x, y, epochs=settings["epochs"], batch_size=batch_size,
+                   learning_rate=settings["learning_rate"], augment=self.augment,
+                   seed=self.oracle.seed)  # fmt: skip
         val_accuracy = float(model.evaluate(x_val, y_val, verbose=0)[1])
         if not np.isfinite(val_accuracy) or _diverged(model):
             return {"trial_id": trial.trial_id, "status": "failed", "message": "training diverged"}

@@ -108,7 +108,7 @@ def measure(space_name: str, index: int, data, args) -> dict:
     from tfnas.genome import analyze, get_space
     from tfnas.model import build_model
     from tfnas.proxies import zero_shot
-    from tfnas.tuner.tuner import train_dataset
+    from tfnas.tuner.tuner import fit_recipe
 
     shape = data.input_shape
     options = dict(SPACES[space_name])
@@ -119,14 +119,7 @@ def measure(space_name: str, index: int, data, args) -> dict:
     z = zero_shot(genome, data.x_train[:64])
     start = time.perf_counter()
     model = build_model(genome, seed=args.seed)
-    steps = -(-len(data.x_train) // 32) * args.epochs
-    model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps, alpha=0.05)),
-                  "sparse_categorical_crossentropy", ["accuracy"])  # fmt: skip
-    model.fit(
-        train_dataset(data.x_train, data.y_train, 32, "auto", seed=args.seed),
-        epochs=args.epochs,
-        verbose=0,
-    )
+    fit_recipe(model, data.x_train, data.y_train, epochs=args.epochs, seed=args.seed)
     tflite = to_tflite(model, "int8", data.x_train, seed=args.seed)
     int8 = evaluate_tflite(tflite, data.x_test, data.y_test).accuracy
     keras.backend.clear_session()
