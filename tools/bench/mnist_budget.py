@@ -1,0 +1,300 @@
+"""MNIST under the μNAS bounds at an equal wall-clock budget per run, then one final-fit recipe.
+
+Contenders, each given the same budget of wall time, training subset, seed and
+validation split (``tools/bench/mnist_search.py`` holds the shared pieces):
+
+- ``micronas``: :class:`tfnas.strategies.MicroNASOracle` on the micro space
+  (zero-shot ranking of ``--pool`` screened candidates, then training in rank order);
+- ``evolution_fast``: aging evolution with proxy pre-ranking (``proxy_pool``)
+  and successive halving (1 -> 3 -> ``--epochs`` epochs);
+- ``evolution``: plain aging evolution, every candidate trained ``--epochs``;
+- ``kt_random`` and ``kt_hyperband``: keras-tuner's own RandomSearch and
+  Hyperband oracles over a conventional CNN hypermodel written for these bounds
+  (stride-2 first layer, 2-16 filters), no screening.
+
+A run stops starting trials once its budget is spent (the trial in progress
+finishes). The best feasible trial by validation int8 accuracy is scored on the
+test images, then retrained from scratch with one recipe for everyone (the
+train + validation images, ``--final-epochs`` epochs, Adam with cosine decay,
+2-pixel shifts) and scored again. Each contender writes one JSON file;
+``--merge`` combines them into a table.
+
+    taskset -c 0 python tools/bench/mnist_budget.py --contender evolution --budget 720 \\
+        --seed 1 --out /tmp/budget/evolution_1.json
+    python tools/bench/mnist_budget.py --merge /tmp/budget/*.json --out docs/mnist_budget.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mnist_search as shared  # noqa: E402
+
+CONTENDERS = ("micronas", "evolution_fast", "evolution", "kt_random", "kt_hyperband")
+
+
+def build_tight_cnn(hp):
+    """The peer a skilled user writes for 2.5 KB of RAM: a stride-2 first conv, few filters."""
+    from tfnas._tf import keras
+
+    layers = keras.layers
+    inputs = keras.Input((28, 28, 1))
+    x = inputs
+    for i in range(hp.Int("conv_layers", 1, 3)):
+        with hp.conditional_scope("conv_layers", list(range(i + 1, 4))):
+            x = layers.Conv2D(hp.Int(f"filters_{i}", 2, 16, step=2), hp.Choice(f"kernel_{i}", [3, 5]),
+                              strides=2 if i == 0 else 1, padding="same", activation="relu")(x)  # fmt: skip
+            if hp.Boolean(f"pool_{i}"):
+                x = layers.MaxPooling2D(2)(x)
+    x = (
+        layers.GlobalAveragePooling2D()(x)
+        if hp.Choice("head", ["gap", "flatten"]) == "gap"
+        else layers.Flatten()(x)
+    )
+    units = hp.Choice("dense_units", [0, 16, 32])
+    if units:
+        x = layers.Dense(units, activation="relu")(x)
+    return keras.Model(inputs, layers.Dense(10, activation="softmax")(x))
+
+
+def _budgeted(tuner_cls, budget: float, log: list):
+    """A tuner class that stops proposing trials once ``budget`` seconds have passed."""
+
+    class Budgeted(tuner_cls):
+        def on_search_begin(self):
+            super().on_search_begin()
+            self._t0 = time.perf_counter()
+
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)
+            log.append((trial.trial_id, time.perf_counter() - self._t0))
+            if time.perf_counter() - self._t0 >= budget:
+                self.oracle.max_trials = len(self.oracle.trials)
+
+    return Budgeted
+
+
+def _peer_tuner():
+    import keras_tuner
+
+    from tfnas._tf import keras
+    from tfnas.tuner.tuner import measure_deployed
+
+    class PeerTuner(keras_tuner.engine.base_tuner.BaseTuner):
+        def __init__(self, oracle, constraints, *, seed, **kwargs):
+            self.constraints, self.seed = constraints, seed
+            super().__init__(oracle, hypermodel=build_tight_cnn, **kwargs)
+
+        def run_trial(self, trial, x, y, validation_data=None, epochs=1, batch_size=32, **_):
+            x_val, y_val = validation_data
+            hp = trial.hyperparameters
+            trial_dir = Path(self.get_trial_dir(trial.trial_id))
+            trial_dir.mkdir(parents=True, exist_ok=True)
+            start = time.perf_counter()
+            keras.utils.set_random_seed(self.seed + int(trial.trial_id))
+            model = build_tight_cnn(hp)
+            initial = hp.values.get("tuner/initial_epoch", 0)
+            epochs = hp.values.get("tuner/epochs", epochs)
+            parent = hp.values.get("tuner/trial_id")
+            if parent:
+                model.load_weights(str(Path(self.get_trial_dir(parent)) / "weights.h5"))
+            model.compile(
+                keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", ["accuracy"]
+            )
+            model.fit(x, y, epochs=epochs, initial_epoch=initial, batch_size=batch_size, verbose=0)
+            model.save_weights(str(trial_dir / "weights.h5"))
+            train_seconds = time.perf_counter() - start
+            tflite, metrics = measure_deployed(
+                model, x, x_val, y_val, self.constraints, seed=self.seed
+            )
+            (trial_dir / "model.tflite").write_bytes(tflite)
+            metrics.update(val_accuracy=metrics["int8_accuracy"], train_seconds=train_seconds,
+                           seconds=time.perf_counter() - start, epochs=float(epochs))  # fmt: skip
+            keras.backend.clear_session()
+            return metrics
+
+    return PeerTuner
+
+
+def final_fit(build, x, y, test, constraints, epochs: int, seed: int) -> dict:
+    """The one final-fit recipe every contender's best architecture gets."""
+    from tfnas._tf import keras
+    from tfnas.compress import evaluate_tflite
+    from tfnas.tuner.tuner import fit_recipe, measure_deployed
+
+    start = time.perf_counter()
+    keras.utils.set_random_seed(seed)
+    model = build()
+    fit_recipe(model, x, y, epochs=epochs, batch_size=64, seed=seed)
+    tflite, metrics = measure_deployed(model, x, *test, constraints, seed=seed)
+    keras.backend.clear_session()
+    return {"test_int8_accuracy": evaluate_tflite(tflite, *test).accuracy,
+            "feasible": bool(metrics["feasible"]), "planned_bytes": int(metrics["planned_bytes"]),
+            "weights_bytes": int(metrics["weights_bytes"]), "macs": int(metrics["macs"]),
+            "seconds": time.perf_counter() - start}  # fmt: skip
+
+
+def run(args) -> dict:
+    import keras_tuner
+
+    from tfnas.compress import evaluate_tflite
+    from tfnas.data import load_npz
+    from tfnas.genome import Genome, MicroSpace
+    from tfnas.model import build_model
+    from tfnas.objectives import Constraints
+    from tfnas.strategies import AgingEvolutionOracle, MicroNASOracle
+    from tfnas.tuner import NASTuner
+
+    data = load_npz(args.data)
+    order = np.random.default_rng(args.seed).permutation(len(data.x_train))
+    tr, va = order[: args.train], order[args.train : args.train + args.val]
+    x, y, val = data.x_train[tr], data.y_train[tr], (data.x_train[va], data.y_train[va])
+    te = np.sort(np.random.default_rng(args.seed + 1).permutation(len(data.x_test))[: args.test])
+    test = (data.x_test[te], data.y_test[te])
+    b = shared.BOUNDS
+    constraints = Constraints(max_arena_bytes=b["planned_bytes"], arena="planned", max_weights_bytes=b["weights_bytes"],
+                              max_macs=b["macs"], target="cortex-m")  # fmt: skip
+    space = MicroSpace(
+        (28, 28, 1), 10, max_blocks=4, max_layers=2, max_channels=16, max_dense=2, max_units=32
+    )
+    log: list = []
+    name, many = args.contender, 10_000
+    start = time.perf_counter()
+    if name in ("micronas", "evolution_fast", "evolution"):
+        common = {"max_trials": many, "seed": args.seed}
+        if name == "micronas":
+            oracle = MicroNASOracle(space, constraints, pool=args.pool, **common)
+        else:
+            extra = {}
+            if name == "evolution_fast":
+                extra = {"proxy_pool": args.proxy_pool,
+                         "halving": {"min_epochs": 1, "eta": 3, "max_epochs": args.epochs}}  # fmt: skip
+            oracle = AgingEvolutionOracle(
+                space, constraints, population_size=10, sample_size=3, **common, **extra
+            )
+        tuner = _budgeted(NASTuner, args.budget, log)(oracle, directory=args.workdir, project_name=name,
+                                                       overwrite=True, verbose=0)  # fmt: skip
+    else:
+        objective = keras_tuner.Objective("score", "min")
+        if name == "kt_random":
+            oracle = keras_tuner.oracles.RandomSearchOracle(
+                objective=objective, max_trials=many, seed=args.seed
+            )
+        else:
+            oracle = keras_tuner.oracles.HyperbandOracle(objective=objective, max_epochs=args.epochs, factor=3,
+                                                         hyperband_iterations=100, seed=args.seed)  # fmt: skip
+            oracle.max_trials = many
+        tuner = _budgeted(_peer_tuner(), args.budget, log)(
+            oracle,
+            constraints,
+            seed=args.seed,
+            directory=args.workdir,
+            project_name=name,
+            overwrite=True,
+        )
+    tuner.search(x, y, validation_data=val, epochs=args.epochs, batch_size=64)
+    wall = time.perf_counter() - start
+    rows = shared.trial_rows(oracle)
+    ends = dict(log)
+    for r in rows:
+        r["ended_at"] = ends.get(r["trial_id"])
+    dirs = {r["trial_id"]: tuner.get_trial_dir(r["trial_id"]) for r in rows}
+    summary = shared.summarise(name, rows, len(getattr(oracle, "rejected", [])), wall, dirs, test)
+    best = summary["best"]
+    if best is not None and args.final_epochs:
+        hp_values = oracle.trials[best["trial_id"]].hyperparameters
+        if name.startswith("kt_"):
+
+            def build():
+                return build_tight_cnn(hp_values)
+        else:
+            genome = Genome.from_json(hp_values.values["genome"])
+
+            def build():
+                return build_model(genome, seed=args.seed)
+
+        xf, yf = np.concatenate([x, val[0]]), np.concatenate([y, val[1]])
+        summary["final"] = final_fit(build, xf, yf, test, constraints, args.final_epochs, args.seed)
+        summary["best"]["test_int8_accuracy"] = evaluate_tflite(
+            (Path(dirs[best["trial_id"]]) / "model.tflite").read_bytes(), *test
+        ).accuracy
+    return {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "contender": name,
+            "seed": args.seed, "budget_seconds": args.budget, "summary": summary, "trial_rows": rows}  # fmt: skip
+
+
+def merge(paths, out) -> dict:
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    lines = ["| contender | seed | trials (feasible) | best feasible int8 test acc after search | after final fit "
+             "| its planned B / weights B / MACs | hypervolume | s to reach the best keras-tuner search acc |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    peers = {}
+    for r in runs:
+        if r["contender"].startswith("kt_") and r["summary"]["best"]:
+            peers[r["seed"]] = max(
+                peers.get(r["seed"], 0.0), r["summary"]["best"]["val_int8_accuracy"]
+            )
+    for r in sorted(runs, key=lambda r: (r["seed"], CONTENDERS.index(r["contender"]))):
+        s, b = r["summary"], r["summary"]["best"]
+        target = peers.get(r["seed"])
+        reach = next((row["ended_at"] for row in sorted(r["trial_rows"], key=lambda q: q.get("ended_at") or 1e18)
+                      if row.get("feasible") and target is not None and row["int8_accuracy"] >= target), None)  # fmt: skip
+        fin = s.get("final", {})
+        lines.append(
+            f"| {r['contender']} | {r['seed']} | {s['completed']} ({s['feasible']}) | "
+            f"{b['test_int8_accuracy']:.4f} | {fin.get('test_int8_accuracy', float('nan')):.4f} | "
+            f"{b['planned_bytes']:,} / {b['weights_bytes']:,} / {b['macs']:,} | {s['hypervolume']:.4f} | "
+            f"{f'{reach:.0f}' if reach is not None else 'not reached'} |"
+            if b
+            else f"| {r['contender']} | {r['seed']} | {s['completed']} (0) | none | - | - | {s['hypervolume']:.4f} | - |"
+        )
+    table = "\n".join(lines)
+    result = {"runs": runs, "table": table}
+    if out:
+        Path(out).write_text(json.dumps(result, indent=1))
+    print(table)
+    return result
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--contender", choices=CONTENDERS)
+    p.add_argument("--merge", nargs="+")
+    p.add_argument(
+        "--data", default=str(Path(__file__).resolve().parents[3] / "shared/data/mnist.npz")
+    )
+    p.add_argument("--budget", type=float, default=1200.0, help="wall seconds of search per run")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--final-epochs", type=int, default=10)
+    p.add_argument("--train", type=int, default=10_000)
+    p.add_argument("--val", type=int, default=2_000)
+    p.add_argument("--test", type=int, default=10_000)
+    p.add_argument("--pool", type=int, default=60, help="micronas: candidates ranked zero-shot")
+    p.add_argument("--proxy-pool", type=int, default=5, help="evolution_fast: candidates per trial")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--workdir", default="/tmp/tfnas_budget_bench")
+    p.add_argument("--out")
+    args = p.parse_args(argv)
+    if args.merge:
+        merge(args.merge, args.out)
+        return 0
+    if not args.contender:
+        p.error("give --contender NAME or --merge FILES")
+    result = run(args)
+    text = json.dumps(result, indent=1)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+    print(json.dumps(result["summary"], default=str)[:2000])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
