@@ -404,7 +404,11 @@ def _genome_macs_by_kind(genome) -> dict[str, int]:
 
 
 def estimate_genome_latency(
-    genome, device: str | Device = DEFAULT_LATENCY_DEVICE, *, kernels: str = "optimized"
+    genome,
+    device: str | Device = DEFAULT_LATENCY_DEVICE,
+    *,
+    kernels: str = "optimized",
+    estimate=None,
 ) -> float:
     """Modelled int8 latency (ms) of a genome before it is built or converted.
 
@@ -412,7 +416,8 @@ def estimate_genome_latency(
     estimate (:func:`tfnas.memory.estimate_memory`) predicts: MACs by kernel
     kind from the genome, bytes moved from the predicted tensors, one overhead
     per predicted operator. Used to rank and screen candidates; the trial's
-    ``latency_ms`` comes from the converted flatbuffer.
+    ``latency_ms`` comes from the converted flatbuffer. ``estimate`` reuses a
+    :class:`~tfnas.memory.GenomeEstimate` already computed for the genome.
     """
     from tfnas.memory.estimate import estimate_memory
 
@@ -425,7 +430,7 @@ def estimate_genome_latency(
     cycles = sum(
         m / (MACS_PER_CYCLE[used][k] * scale) for k, m in _genome_macs_by_kind(genome).items()
     )
-    est = estimate_memory(genome)
+    est = estimate if estimate is not None else estimate_memory(genome)
     for op in est.ops:
         kind = _KIND.get(op.opcode, "elementwise")
         if kind not in MACS_PER_CYCLE["reference"]:

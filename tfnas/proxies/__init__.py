@@ -321,10 +321,13 @@ def hardware_indicators(genome: Genome, device: str | None = None, *, quantizati
     from tfnas.objectives.latency import DEFAULT_LATENCY_DEVICE, estimate_genome_latency
 
     costs = analyze(genome)
-    latency = estimate_genome_latency(genome, device or DEFAULT_LATENCY_DEVICE, kernels=kernels)
+    estimate = estimate_memory(genome, quantization=quantization)
+    latency = estimate_genome_latency(
+        genome, device or DEFAULT_LATENCY_DEVICE, kernels=kernels, estimate=estimate
+    )
     return {
         "macs": float(costs.macs),
         "params": float(costs.params),
         "latency_ms": latency,
-        "planned_bytes": float(estimate_memory(genome, quantization=quantization).planned_bytes),
+        "planned_bytes": float(estimate.planned_bytes),
     }
