@@ -21,6 +21,7 @@ train + validation images, ``--final-epochs`` epochs, Adam with cosine decay,
 
     taskset -c 0 python tools/bench/mnist_budget.py --contender evolution --budget 720 \\
         --seed 1 --out /tmp/budget/evolution_1.json
+    taskset -c 0 python tools/bench/mnist_budget.py --task cifar --contender evolution_fast ...
     python tools/bench/mnist_budget.py --merge /tmp/budget/*.json --out docs/mnist_budget.json
 """
 
@@ -39,14 +40,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mnist_search as shared  # noqa: E402
 
 CONTENDERS = ("micronas", "evolution_fast", "evolution", "kt_random", "kt_hyperband")
+#: μNAS's bounds per task (planned bytes stand for RAM, int8 weight bytes for model size) and
+#: the micro-space settings the tfnas contenders search.
+TASKS = {
+    "mnist": {"data": "mnist.npz", "bounds": shared.BOUNDS,
+              "space": {"max_blocks": 4, "max_layers": 2, "max_channels": 16, "max_dense": 2, "max_units": 32}},
+    "cifar": {"data": "cifar10_jpeg75_10k_2k.npz",
+              "bounds": {"planned_bytes": 75_000, "weights_bytes": 75_000, "macs": 30_000_000},
+              "space": {"max_blocks": 6, "max_layers": 2, "max_channels": 64, "max_dense": 2, "max_units": 64}},
+}  # fmt: skip
 
 
-def build_tight_cnn(hp):
+def build_tight_cnn(hp, input_shape=(28, 28, 1)):
     """The peer a skilled user writes for 2.5 KB of RAM: a stride-2 first conv, few filters."""
     from tfnas._tf import keras
 
     layers = keras.layers
-    inputs = keras.Input((28, 28, 1))
+    inputs = keras.Input(input_shape)
     x = inputs
     for i in range(hp.Int("conv_layers", 1, 3)):
         with hp.conditional_scope("conv_layers", list(range(i + 1, 4))):
@@ -89,8 +99,8 @@ def _peer_tuner():
     from tfnas.tuner.tuner import measure_deployed
 
     class PeerTuner(keras_tuner.engine.base_tuner.BaseTuner):
-        def __init__(self, oracle, constraints, *, seed, **kwargs):
-            self.constraints, self.seed = constraints, seed
+        def __init__(self, oracle, constraints, *, seed, input_shape, **kwargs):
+            self.constraints, self.seed, self.input_shape = constraints, seed, input_shape
             super().__init__(oracle, hypermodel=build_tight_cnn, **kwargs)
 
         def run_trial(self, trial, x, y, validation_data=None, epochs=1, batch_size=32, **_):
@@ -100,7 +110,7 @@ def _peer_tuner():
             trial_dir.mkdir(parents=True, exist_ok=True)
             start = time.perf_counter()
             keras.utils.set_random_seed(self.seed + int(trial.trial_id))
-            model = build_tight_cnn(hp)
+            model = build_tight_cnn(hp, self.input_shape)
             initial = hp.values.get("tuner/initial_epoch", 0)
             epochs = hp.values.get("tuner/epochs", epochs)
             parent = hp.values.get("tuner/trial_id")
@@ -159,12 +169,11 @@ def run(args) -> dict:
     x, y, val = data.x_train[tr], data.y_train[tr], (data.x_train[va], data.y_train[va])
     te = np.sort(np.random.default_rng(args.seed + 1).permutation(len(data.x_test))[: args.test])
     test = (data.x_test[te], data.y_test[te])
-    b = shared.BOUNDS
+    task = TASKS[args.task]
+    b = shared.BOUNDS = task["bounds"]  # summarise() normalises the hypervolume by these
     constraints = Constraints(max_arena_bytes=b["planned_bytes"], arena="planned", max_weights_bytes=b["weights_bytes"],
                               max_macs=b["macs"], target="cortex-m")  # fmt: skip
-    space = MicroSpace(
-        (28, 28, 1), 10, max_blocks=4, max_layers=2, max_channels=16, max_dense=2, max_units=32
-    )
+    space = MicroSpace(data.input_shape, data.num_classes, **task["space"])
     log: list = []
     name, many = args.contender, 10_000
     start = time.perf_counter()
@@ -196,6 +205,7 @@ def run(args) -> dict:
             oracle,
             constraints,
             seed=args.seed,
+            input_shape=data.input_shape,
             directory=args.workdir,
             project_name=name,
             overwrite=True,
@@ -214,7 +224,7 @@ def run(args) -> dict:
         if name.startswith("kt_"):
 
             def build():
-                return build_tight_cnn(hp_values)
+                return build_tight_cnn(hp_values, data.input_shape)
         else:
             genome = Genome.from_json(hp_values.values["genome"])
 
@@ -227,7 +237,7 @@ def run(args) -> dict:
             (Path(dirs[best["trial_id"]]) / "model.tflite").read_bytes(), *test
         ).accuracy
     return {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "contender": name,
-            "seed": args.seed, "budget_seconds": args.budget, "summary": summary, "trial_rows": rows}  # fmt: skip
+            "task": args.task, "seed": args.seed, "budget_seconds": args.budget, "summary": summary, "trial_rows": rows}  # fmt: skip
 
 
 def merge(paths, out) -> dict:
@@ -268,8 +278,9 @@ def main(argv=None) -> int:
     p.add_argument("--contender", choices=CONTENDERS)
     p.add_argument("--merge", nargs="+")
     p.add_argument(
-        "--data", default=str(Path(__file__).resolve().parents[3] / "shared/data/mnist.npz")
+        "--task", choices=sorted(TASKS), default="mnist", help="bounds, data and space preset"
     )
+    p.add_argument("--data", help="default: the task's file in ../shared/data")
     p.add_argument("--budget", type=float, default=1200.0, help="wall seconds of search per run")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--final-epochs", type=int, default=10)
@@ -287,6 +298,9 @@ def main(argv=None) -> int:
         return 0
     if not args.contender:
         p.error("give --contender NAME or --merge FILES")
+    args.data = args.data or str(
+        Path(__file__).resolve().parents[3] / "shared/data" / TASKS[args.task]["data"]
+    )
     result = run(args)
     text = json.dumps(result, indent=1)
     if args.out:
