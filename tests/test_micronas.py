@@ -4,7 +4,7 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from tfnas.genome import analyze, get_space
+from tfnas.genome import Genome, analyze, get_space
 from tfnas.objectives import Constraints
 from tfnas.strategies import AgingEvolutionOracle, RandomSearchOracle, hybrid_scores, prune_edges
 
@@ -144,3 +144,33 @@ def test_successive_halving_promotes_the_best_and_resumes_after_a_kill(tmp_path)
     resumed.end_trial(again)
     tail, _ = _run(resumed, scores_b, 4)
     assert head + tail == log
+
+
+def test_micronas_trains_the_pruned_cell_first_then_the_ranked_pool_and_resumes(tmp_path):
+    from tfnas.genome import CellSpace
+    from tfnas.strategies import MicroNASOracle
+
+    space = CellSpace((8, 8, 1), 3, channels=(4,))
+
+    def make():
+        oracle = MicroNASOracle(space, Constraints(), max_trials=4, pool=5, seed=2)
+        _params_proxy(oracle)
+        oracle._set_project_dir(str(tmp_path), "p")
+        return oracle
+
+    oracle = make()
+    log, _ = _run(oracle, {}, 2)
+    # The smallest network wins every round of a params-only proxy: pruning keeps one
+    # zero-parameter op (skip or pool) on every edge.
+    first = space.genotype(oracle.trial_genome(oracle.trials[log[0][0]]))
+    assert all(op in ("skip", "avgpool3x3", "none") for op in first)
+    assert len(oracle.pruning) == 4  # 5 ops per edge, one removed per edge per round
+    ranked = oracle.ranking[1:]
+    params = [analyze(Genome.from_json(g)).params for g in ranked]
+    assert params == sorted(params)
+    oracle.save()
+    resumed = make()
+    resumed.reload()
+    assert resumed.ranking == oracle.ranking and resumed.pruning == oracle.pruning
+    nxt = resumed.create_trial("tuner0")
+    assert nxt.hyperparameters.values["genome"] == oracle.ranking[2]
