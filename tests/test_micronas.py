@@ -174,3 +174,12 @@ def test_micronas_trains_the_pruned_cell_first_then_the_ranked_pool_and_resumes(
     assert resumed.ranking == oracle.ranking and resumed.pruning == oracle.pruning
     nxt = resumed.create_trial("tuner0")
     assert nxt.hyperparameters.values["genome"] == oracle.ranking[2]
+
+
+def test_hybrid_capacity_term_prefers_more_parameters():
+    records = [
+        {"ntk_cond": 5.0, "regions": 5.0, "params": 100.0},
+        {"ntk_cond": 5.0, "regions": 5.0, "params": 900.0},
+    ]
+    np.testing.assert_allclose(hybrid_scores(records), [1.0, 1.0])  # ties: mean ranks 0.5 + 0.5
+    np.testing.assert_allclose(hybrid_scores(records, {"params": 2.0}), [1.0 + 2.0, 1.0 + 0.0])

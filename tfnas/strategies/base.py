@@ -127,7 +127,7 @@ class NASOracle(keras_tuner.Oracle):
             z = zero_shot(genome, self.proxy_x)
             hw = hardware_indicators(genome, self.constraints.latency_device)
             self.proxies[key] = {"ntk_cond": z.ntk_cond, "regions": z.regions,
-                                 "macs": hw["macs"], "latency_ms": hw["latency_ms"],
+                                 "macs": hw["macs"], "latency_ms": hw["latency_ms"], "params": hw["params"],
                                  "proxy_seconds": z.seconds}  # fmt: skip
         return self.proxies[key]
 
