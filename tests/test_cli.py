@@ -120,3 +120,18 @@ def test_search_cli_bad_multi_fidelity_settings(tmp_path, capsys, flags, expecte
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0]
     assert not out.exists()  # nothing written
+
+
+@pytest.mark.parametrize("settings,expected", [
+    ({"strategy": "micronas", "strategy_options": {"pool": -1}}, "pool must be an integer >= 0. Received: pool=-1"),
+    ({"space": "cell", "space_options": {"stem_stride": 3}}, "stem_stride must be 1 or 2. Received: stem_stride=3"),
+    ({"strategy_options": {"proxy_weights": {"flops": 1}}}, "Unknown hybrid weights ['flops']"),
+])  # fmt: skip
+def test_search_cli_bad_micronas_and_cell_settings(tmp_path, capsys, settings, expected):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps(settings))
+    out = tmp_path / "o"
+    assert main(["search", "--config", str(config), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0]
+    assert not out.exists()
