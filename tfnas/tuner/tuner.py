@@ -400,6 +400,9 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
             return
         best = next(r for r in report["trials"] if r["trial_id"] == report["best"])
         summary = self.oracle.trial_genome(trial).summary()
+        if "rung" in row:  # successive halving: which rung, and from which parent
+            parent = f" from {row['parent']}" if row.get("parent") else ""
+            summary = f"rung {row['rung']} ({int(row['epochs'])} ep){parent} {summary}"
         print(
             f"[tfnas] trial {trial.trial_id} ({done}/{self.oracle.max_trials}) {summary[:48]:<48} "
             f"int8 acc {row['int8_accuracy']:.3f}  arena {row['arena_bytes']:>8,} B  flash {row['flash_bytes']:>8,} B  "
