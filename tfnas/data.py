@@ -6,10 +6,14 @@ axis (``(n, h, w, c)``), labels as int64.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from tfnas.errors import InputError
+from tfnas.validation import check_arrays
 
 __all__ = ["Dataset", "load_digits", "load_npz"]
 
@@ -61,10 +65,15 @@ def load_digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
 
 
 def _prepare_x(x: np.ndarray, key: str, path: Path) -> np.ndarray:
-    if x.ndim < 2 or not np.issubdtype(x.dtype, np.number):
-        raise ValueError(
-            f"{path}: {key} must be a numeric array of samples. Received: dtype={x.dtype}, shape={x.shape}"
-        )
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise InputError(f"{path}: {key} must be a numeric array of samples. "
+                         f"Received: dtype={x.dtype}, shape={x.shape}")  # fmt: skip
+    if np.iscomplexobj(x):
+        raise InputError(f"{path}: {key} must be a numeric array of real-valued samples. "
+                         f"Received: dtype={x.dtype}")  # fmt: skip
+    if x.ndim < 2 or len(x) == 0:
+        raise InputError(f"{path}: {key} must hold at least one sample of at least one value. "
+                         f"Received: shape={x.shape}")  # fmt: skip
     scale = 255.0 if x.dtype == np.uint8 else 1.0
     x = x.astype(np.float32) / scale
     if x.ndim == 3 and key.startswith("x"):
@@ -75,34 +84,52 @@ def _prepare_x(x: np.ndarray, key: str, path: Path) -> np.ndarray:
 def load_npz(path: str | Path) -> Dataset:
     """Load ``x_train, y_train, x_test, y_test`` from an ``.npz`` file.
 
-    uint8 images are scaled to [0, 1]; ``(n, h, w)`` images gain a channel axis;
-    ``(n, length, channels)`` stays 1-D.
+    uint8 images are scaled to [0, 1]; ``(n, h, w)`` images gain a channel
+    axis; ``(n, length, channels)`` stays 1-D. Labels may be integers (or
+    integral floats) or one-hot rows. Everything is checked with
+    :func:`tfnas.validation.check_arrays` (finite samples, matching shapes and
+    lengths, labels in range, two classes at least) before it is returned.
 
     Raises
     ------
-    ValueError
-        If the file lacks a key, or the arrays do not fit together.
+    InputError
+        If the file is missing or not an ``.npz`` of numeric arrays, lacks a
+        key, or its arrays do not fit together.
     """
     path = Path(path)
-    with np.load(path, allow_pickle=False) as data:
+    if not path.is_file():
+        raise InputError(f"Data file {path} does not exist. Expected an .npz with x_train, y_train, "
+                         f"x_test, y_test. Received: {path}")  # fmt: skip
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise InputError(
+            f"{path} is not an .npz archive of arrays. Expected an .npz with x_train, y_train, "
+            f"x_test, y_test (np.savez). Received: a file np.load cannot read as one"
+        ) from e
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise InputError(f"{path} holds a single array, not an .npz archive. Expected x_train, "
+                         "y_train, x_test, y_test saved with np.savez. Received: one .npy array")  # fmt: skip
+    with archive as data:
         missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in data.files]
         if missing:
-            raise ValueError(
+            raise InputError(
                 f"{path} lacks arrays. Expected x_train, y_train, x_test, y_test. "
                 f"Received: {sorted(data.files)} (missing {missing})"
             )
-        x_train = _prepare_x(data["x_train"], "x_train", path)
-        x_test = _prepare_x(data["x_test"], "x_test", path)
-        y_train = data["y_train"].astype(np.int64).reshape(-1)
-        y_test = data["y_test"].astype(np.int64).reshape(-1)
-    if len(x_train) != len(y_train) or len(x_test) != len(y_test):
-        raise ValueError(
-            f"{path}: samples and labels differ in number. Received: x_train {len(x_train)}, "
-            f"y_train {len(y_train)}, x_test {len(x_test)}, y_test {len(y_test)}"
+        try:
+            arrays = {k: data[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+        except (ValueError, OSError, zipfile.BadZipFile) as e:
+            raise InputError(f"{path}: an array cannot be read ({' '.join(str(e).split())}). "
+                             "Expected numeric arrays saved with np.savez") from e  # fmt: skip
+    x_train = _prepare_x(arrays["x_train"], "x_train", path)
+    x_test = _prepare_x(arrays["x_test"], "x_test", path)
+    try:
+        x_train, y_train = check_arrays(
+            x_train, arrays["y_train"], name="x_train", label_name="y_train"
         )
-    if x_train.shape[1:] != x_test.shape[1:]:
-        raise ValueError(
-            f"{path}: train and test samples differ in shape. Received: {x_train.shape[1:]} "
-            f"and {x_test.shape[1:]}"
-        )
+        x_test, y_test = check_arrays(x_test, arrays["y_test"], input_shape=x_train.shape[1:],
+                                      name="x_test", label_name="y_test", min_classes=0)  # fmt: skip
+    except InputError as e:
+        raise InputError(f"{path}: {e}") from e
     return Dataset(x_train, y_train, x_test, y_test, path.stem)

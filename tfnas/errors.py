@@ -12,6 +12,8 @@ __all__ = [
     "UnsupportedModelError",
     "InfeasibleModelError",
     "ConversionError",
+    "InputError",
+    "TrialsFailedError",
 ]
 
 
@@ -41,3 +43,11 @@ class InfeasibleModelError(TfnasError):
 
 class ConversionError(TfnasError):
     """The TFLite converter could not turn a model into a flatbuffer."""
+
+
+class InputError(TfnasError, ValueError):
+    """Data, labels, a setting or a config given to a search is wrong; nothing was trained."""
+
+
+class TrialsFailedError(TfnasError, RuntimeError):
+    """Several trials in a row failed; the completed ones are kept and the search can resume."""
