@@ -103,7 +103,8 @@ def test_search_cli_bad_input_is_one_line(tmp_path, capsys):
     bad.write_text('{"max_trails": 3}')
     assert main(["search", "--config", str(bad), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "unknown settings ['max_trails']" in err[0]
+    assert len(err) == 1 and "Unknown setting 'max_trails'" in err[0]
+    assert "(did you mean 'max_trials'?)" in err[0]
 
 
 @pytest.mark.parametrize("flags,expected", [

@@ -24,8 +24,15 @@ from pathlib import Path
 __all__ = ["main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument gives one line (``PROG: error: ...``) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _demo_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tfnas demo", description=_demo.__doc__)
+    p = _Parser(prog="tfnas demo", description=_demo.__doc__)
     p.add_argument("--space", choices=["msnas", "micro"], default="msnas")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=8)
@@ -91,7 +98,7 @@ def _search_parser() -> argparse.ArgumentParser:
     from tfnas.search import SearchConfig
 
     d = SearchConfig()
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="tfnas search",
         description="Search architectures under a device budget; rerun the same command to resume.",
     )
@@ -128,9 +135,9 @@ def _search_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-weights", type=int, help="weight bytes")
     p.add_argument("--max-macs", type=int, help="multiply-accumulates")
     p.add_argument("--device", help="a board from the catalogue (sets arena, flash and target)")
-    p.add_argument(
-        "--headroom", type=float, help=f"fraction kept for the application (default {d.headroom})"
-    )
+    p.add_argument("--headroom", type=_fraction_or_bytes,
+                   help=f"RAM and flash kept for the application: a fraction in [0, 1) or whole "
+                   f"bytes (default {d.headroom})")  # fmt: skip
     p.add_argument(
         "--target", choices=["host", "cortex-m", "cortex-m-cmsis"], help=f"(default {d.target})"
     )
@@ -146,9 +153,21 @@ def _search_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _fraction_or_bytes(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a fraction in [0, 1) or whole bytes. Received: {text!r}"
+            ) from None
+
+
 def _search(argv: Sequence[str]) -> int:
     """Search architectures under a device budget and write deployable outputs."""
-    from tfnas.errors import TfnasError
+    from tfnas.errors import InfeasibleModelError, TfnasError, TrialsFailedError
     from tfnas.search import SearchConfig, load_config, run_search
 
     args = _search_parser().parse_args(argv)
@@ -157,28 +176,42 @@ def _search(argv: Sequence[str]) -> int:
         flags = {k: v for k, v in vars(args).items() if k != "config" and v is not None}
         config = SearchConfig(**{**settings, **flags})
         report = run_search(config)
+    except (InfeasibleModelError, TrialsFailedError) as e:  # the search ran and could not go on
+        print(f"tfnas search: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
     except (TfnasError, ValueError, OSError, KeyError) as e:
         print(f"tfnas search: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
-    out = Path(config.out)
+    except KeyboardInterrupt:
+        print("tfnas search: interrupted; completed trials are kept, run the same command to resume",
+              file=sys.stderr)  # fmt: skip
+        return 130
     best = next((r for r in report["trials"] if r["trial_id"] == report["best"]), None)
+    final = report.get("final", {})
+    chosen = next((f for f in final.get("fits", []) if f["trial_id"] == final.get("best")), None)
     if best:
         print(f"best trial {best['trial_id']}: int8 accuracy {best['int8_accuracy']:.3f}, arena "
               f"{best['arena_bytes']:,} B, flash {best['flash_bytes']:,} B, feasible {best['feasible']}")  # fmt: skip
-    final = report.get("final", {})
-    chosen = next((f for f in final.get("fits", []) if f["trial_id"] == final.get("best")), None)
     if chosen:
         print(f"final fit of trial {chosen['trial_id']} ({final['settings']['epochs']} epochs): int8 accuracy "
               f"{chosen['search_int8_accuracy']:.3f} -> {chosen['int8_accuracy']:.3f}, arena "
               f"{int(chosen['arena_bytes']):,} B, feasible {chosen['feasible']}; best.tflite is this model")  # fmt: skip
-    print(
-        f"wrote {out}/best.tflite, model_data.cc, model_data.h, report.json, pareto.png, report.md"
-    )
+    written = report.get("written", [])
+    if written:
+        folder = str(Path(written[0]).parent)
+        print(f"wrote {folder}/" + ", ".join(Path(p).name for p in written))
+    if not best:
+        done = [r for r in report["trials"] if r["status"] == "completed"]
+        failed = [r for r in report["trials"] if r["status"] != "completed"]
+        print(f"tfnas search: no completed trial meets the constraints ({len(done)} completed, "
+              f"{len(failed)} failed), so no best.tflite or C files were written; "
+              f"see {Path(config.out) / 'report.json'}", file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 
 def _family_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="tfnas family",
         description="Derive, train and measure the model family of an MSNAS run's meta-graph "
         "(structure-level pruning at each threshold, no further search).",
@@ -275,4 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tfnas.inspection import main as inspect_main
 
         return inspect_main(argv[1:])
-    return commands[argv[0]](argv[1:])
+    try:
+        return commands[argv[0]](argv[1:])
+    except SystemExit as e:  # argparse's -h (0) and bad arguments (2)
+        return e.code if isinstance(e.code, int) else 2

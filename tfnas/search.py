@@ -13,7 +13,10 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-__all__ = ["SearchConfig", "run_search", "load_config"]
+from tfnas.errors import InputError
+from tfnas.validation import check_choice, check_int, check_keys
+
+__all__ = ["SearchConfig", "run_search", "load_config", "check_config"]
 
 
 @dataclass
@@ -61,26 +64,122 @@ class SearchConfig:
 
 
 def load_config(path: str | Path) -> dict:
-    """Read a YAML or JSON config file whose keys are :class:`SearchConfig` fields."""
-    path = Path(path)
-    text = path.read_text()
-    if path.suffix in (".yaml", ".yml"):
-        import yaml
+    """Read a YAML or JSON config file whose keys are :class:`SearchConfig` fields.
 
-        data = yaml.safe_load(text) or {}
-    else:
-        data = json.loads(text)
+    Raises
+    ------
+    InputError
+        If the file is missing, is not valid YAML/JSON, does not hold a mapping,
+        or names a setting :class:`SearchConfig` does not have (the closest one
+        is suggested).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"Config file {path} does not exist. Expected a YAML or JSON file. "
+                         f"Received: --config {path}")  # fmt: skip
+    try:
+        text = path.read_text()
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError as e:
+                where = getattr(e, "problem_mark", None)
+                line = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+                problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+                raise InputError(f"{path} is not valid YAML{line}: {problem}. Expected a mapping of "
+                                 "settings such as `max_trials: 10`") from e  # fmt: skip
+            data = {} if data is None else data
+        else:
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path} is not valid JSON at line {e.lineno}, column {e.colno}: "
+                                 f"{e.msg}. Expected an object of settings (or use .yaml)") from e  # fmt: skip
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path} is not a text file. Expected a YAML or JSON config. "
+                         f"Received: undecodable bytes at offset {e.start}") from e  # fmt: skip
     if not isinstance(data, dict):
-        raise ValueError(
-            f"{path}: a config file must hold a mapping. Received: {type(data).__name__}"
+        raise InputError(
+            f"{path}: a config file must hold a mapping of settings. Received: {type(data).__name__}"
         )
-    data = {k.replace("-", "_"): v for k, v in data.items()}
-    unknown = sorted(set(data) - set(SearchConfig.keys()))
-    if unknown:
-        raise ValueError(
-            f"{path}: unknown settings {unknown}. Expected some of {SearchConfig.keys()}"
-        )
+    data = {str(k).replace("-", "_"): v for k, v in data.items()}
+    check_keys(str(path), data, SearchConfig.keys())
     return data
+
+
+def check_config(config: SearchConfig) -> None:
+    """Every setting's type and range, checked before data loads or TensorFlow is imported.
+
+    Raises
+    ------
+    InputError
+        Naming the setting, what it must be and what it was.
+    """
+    from tfnas.genome import SPACES
+    from tfnas.objectives import DEVICES
+    from tfnas.strategies import STRATEGIES, strategy_options
+
+    c = config
+    if c.data is not None and not isinstance(c.data, (str, Path)):
+        raise InputError(f"data must be a path to an .npz file. Received: data={c.data!r}")
+    check_choice("space", c.space, sorted(SPACES))
+    check_choice("strategy", c.strategy, sorted(STRATEGIES))
+    for key in ("max_trials", "epochs", "batch_size"):
+        check_int(key, getattr(c, key), 1)
+    for key in ("max_arena", "max_flash", "max_weights", "max_macs", "population", "sample",
+                "proxy_samples"):  # fmt: skip
+        check_int(key, getattr(c, key), 1, optional=True)
+    check_int("seed", c.seed, 0)
+    check_choice("arena", c.arena, ["planned", "total", "min"])
+    check_choice("target", c.target, ["host", "cortex-m", "cortex-m-cmsis"])
+    check_choice("quantization", c.quantization, ["ptq", "qat"])
+    if c.device is not None:
+        check_choice("device", c.device, sorted(DEVICES))
+    if isinstance(c.headroom, bool) or not isinstance(c.headroom, (int, float)) or (
+        isinstance(c.headroom, float) and not 0.0 <= c.headroom < 1.0
+    ) or c.headroom < 0:  # fmt: skip
+        raise InputError(
+            "headroom must be a fraction in [0, 1) of the board's RAM and flash, or a whole "
+            f"number of bytes. Received: headroom={c.headroom!r}"
+        )
+    if c.population is not None and c.sample is not None and c.sample > c.population:
+        raise InputError(f"sample must not exceed population. Received: sample={c.sample}, "
+                         f"population={c.population}")  # fmt: skip
+    if not isinstance(c.out, (str, Path)) or not str(c.out):
+        raise InputError(f"out must be a folder path. Received: out={c.out!r}")
+    for key in ("space_options", "strategy_options"):
+        if not isinstance(getattr(c, key), dict):
+            raise InputError(
+                f"{key} must be a mapping of settings. Received: {key}={getattr(c, key)!r}"
+            )
+    space_cls = _space_class(c)
+    check_keys(f"space_options (for the {c.space if c.strategy != 'msnas' else 'msnas meta-graph'} "
+               "space)", c.space_options, _parameters(space_cls) - {"input_shape", "num_classes"})  # fmt: skip
+    check_keys(f"strategy_options (for the {c.strategy} strategy)", c.strategy_options,
+               strategy_options(c.strategy))  # fmt: skip
+    _check_search_settings(c)
+
+
+def _space_class(config: SearchConfig):
+    from tfnas.genome import SPACES
+
+    if config.strategy == "msnas":
+        from tfnas.strategies import MetaGraph
+
+        return MetaGraph
+    return SPACES[config.space]
+
+
+def _parameters(cls) -> set[str]:
+    import inspect
+
+    return {
+        name
+        for name, p in inspect.signature(cls).parameters.items()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
 
 
 def _space(config: SearchConfig, input_shape, num_classes):
@@ -120,66 +219,104 @@ def _check_search_settings(config: SearchConfig) -> None:
         if value is None and key in ("min_epochs", "final_epochs"):
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{key} must be an integer >= {low}. Received: {key}={value!r}")
+            raise InputError(f"{key} must be an integer >= {low}. Received: {key}={value!r}")
     if config.min_epochs is not None and config.min_epochs >= config.epochs:
-        raise ValueError(
+        raise InputError(
             "min_epochs must be below epochs (successive halving trains new candidates "
             f"min_epochs and promotes the best up to epochs). Received: min_epochs="
             f"{config.min_epochs}, epochs={config.epochs}"
         )
 
 
-def run_search(config: SearchConfig, verbose: int = 1) -> dict:
-    """Run (or resume) a search and write its outputs; returns the report."""
-    from tfnas.data import load_digits, load_npz
-    from tfnas.export import write_c_files
-    from tfnas.strategies import get_strategy
-    from tfnas.tuner import NASTuner, plot_pareto, write_report
+#: Outputs a search writes for its best feasible model (removed when no trial is feasible any more).
+DEPLOYED = ("best.tflite", "model_data.cc", "model_data.h", "pareto.png")
 
-    _check_search_settings(config)
-    data = load_npz(config.data) if config.data else load_digits(seed=config.seed)
+
+def load_data(config: SearchConfig):
+    """The config's dataset (``.npz`` or the bundled digits), checked."""
+    from tfnas.data import load_digits, load_npz
+
+    return load_npz(config.data) if config.data else load_digits(seed=config.seed)
+
+
+def run_search(config: SearchConfig, verbose: int = 1) -> dict:
+    """Run (or resume) a search and write its outputs; returns the report.
+
+    Settings, data and the space are checked before TensorFlow is imported
+    (:func:`check_config`, :func:`tfnas.data.load_npz`). A resume whose space
+    or strategy differs is refused before any file changes; a resume with other
+    constraints re-scores every completed trial against the new bounds (see
+    :class:`tfnas.tuner.NASTuner`). ``best.tflite``, the C files and
+    ``pareto.png`` are written only when a completed trial is feasible (and
+    removed if a re-scored resume leaves none); ``report["written"]`` lists the
+    files this call wrote.
+    """
+    check_config(config)
+    data = load_data(config)
     space = _space(config, data.input_shape, data.num_classes)
     constraints = _constraints(config)
-    oracle_cls = get_strategy(config.strategy)
     kwargs = {}
     if config.strategy == "evolution":
         population = config.population or max(2, config.max_trials // 2)
         kwargs = {
             "population_size": population,
-            "sample_size": config.sample or max(1, population // 4),
+            "sample_size": min(population, config.sample or max(1, population // 4)),
         }
     if config.proxy_pool != 1:
         kwargs["proxy_pool"] = config.proxy_pool
     if config.min_epochs is not None:
         kwargs["halving"] = {"min_epochs": config.min_epochs, "eta": config.eta,
                              "max_epochs": config.epochs}  # fmt: skip
-    oracle = oracle_cls(space, constraints, max_trials=config.max_trials, seed=config.seed,
-                        **{**kwargs, **config.strategy_options})  # fmt: skip
     proxy = config.proxy_samples or (5000 if config.strategy == "msnas" else None)
     train = data.subset(train=proxy, seed=config.seed) if proxy else data
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(config), indent=1))
+    if out.exists() and not out.is_dir():
+        raise InputError(f"out must be a folder. Received: out={str(out)!r}, an existing file")
+
+    # Everything above needs no TensorFlow; from here on it is imported.
+    from tfnas.errors import InfeasibleModelError
+    from tfnas.export import write_c_files
+    from tfnas.strategies import get_strategy
+    from tfnas.tuner import NASTuner, plot_pareto, write_report
+
+    oracle = get_strategy(config.strategy)(space, constraints, max_trials=config.max_trials,
+                                           seed=config.seed, **{**kwargs, **config.strategy_options})  # fmt: skip
     tuner = NASTuner(oracle, quantization=config.quantization, directory=out, project_name="search",
                      overwrite=False, verbose=verbose)  # fmt: skip
-    tuner.search(train.x_train, train.y_train, validation_data=(data.x_test, data.y_test),
-                 epochs=config.epochs, batch_size=config.batch_size)  # fmt: skip
-    if config.final_epochs:
+    # The resume was accepted (or this is a new search): only now record its settings.
+    (out / "config.json").write_text(json.dumps(asdict(config), indent=1, default=str))
+    written = [out / "config.json"]
+    try:
+        tuner.search(train.x_train, train.y_train, validation_data=(data.x_test, data.y_test),
+                     epochs=config.epochs, batch_size=config.batch_size)  # fmt: skip
+    except InfeasibleModelError as e:
+        write_report(tuner.report(), out / "report.json")
+        raise InfeasibleModelError(
+            f"{e}; the rejected candidates are in {out / 'report.json'}"
+        ) from e
+    if config.final_epochs and tuner.report()["best"] is not None:
         tuner.final_fit(data.x_train, data.y_train, (data.x_test, data.y_test),
                         top_k=config.final_top, epochs=config.final_epochs,
                         batch_size=config.batch_size)  # fmt: skip
     report = tuner.report()
     write_report(report, out / "report.json")
+    written.append(out / "report.json")
+    for name in DEPLOYED:  # stale outputs of an earlier best never outlive it
+        (out / name).unlink(missing_ok=True)
     if report["best"] is not None:
         plot_pareto(report, out / "pareto.png")
         tflite = tuner.get_final_tflite() if config.final_epochs else None
         if tflite is None:
             tflite = (Path(tuner.get_trial_dir(report["best"])) / "model.tflite").read_bytes()
         (out / "best.tflite").write_bytes(tflite)
-        write_c_files(tflite, out, target=constraints.target)
+        c_files = write_c_files(tflite, out, target=constraints.target)
+        written += [out / "best.tflite", *c_files, out / "pareto.png"]
     if config.strategy == "msnas":
         space.save(out / "metagraph.json")
+        written.append(out / "metagraph.json")
     (out / "report.md").write_text(_markdown(report, data.name))
+    written.append(out / "report.md")
+    report["written"] = [str(p) for p in written if p.exists()]
     return report
 
 

@@ -36,7 +36,28 @@ STRATEGIES = {
     "micronas": "MicroNASOracle",
 }
 
+#: Oracle settings a config's ``strategy_options`` may name, per strategy (kept equal to the
+#: oracles' keyword arguments by a test, and readable without importing keras-tuner).
+COMMON_OPTIONS = ("max_rejections", "max_consecutive_failed_trials", "proxy_weights", "proxy_pool",
+                  "halving")  # fmt: skip
+STRATEGY_OPTIONS = {
+    "random": (),
+    "evolution": ("population_size", "sample_size", "objectives"),
+    "msnas": (
+        "alpha",
+        "beta_decay",
+        "lambda_connectivity",
+        "lambda_macs",
+        "lambda_params",
+        "lambda_arena",
+        "performance",
+    ),  # fmt: skip
+    "micronas": ("pool", "prune"),
+}
+
 __all__ = [
+    "strategy_options",
+    "STRATEGY_OPTIONS",
     "screen",
     "tournament",
     "average_ranks",
@@ -52,6 +73,11 @@ __all__ = [
     "get_strategy",
     *_LAZY,
 ]
+
+
+def strategy_options(name: str) -> set[str]:
+    """Names ``strategy_options`` may hold for strategy ``name``."""
+    return {*COMMON_OPTIONS, *STRATEGY_OPTIONS[name]}
 
 
 def get_strategy(name: str):
