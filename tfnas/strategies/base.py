@@ -18,7 +18,7 @@ import logging
 import keras_tuner
 import numpy as np
 
-from tfnas.errors import InfeasibleModelError, SearchSpaceError
+from tfnas.errors import InfeasibleModelError, SearchSpaceError, TrialsFailedError
 from tfnas.genome import Genome, SearchSpace
 from tfnas.objectives import Constraints
 from tfnas.strategies.core import hybrid_scores, screen
@@ -94,6 +94,7 @@ class NASOracle(keras_tuner.Oracle):
         self.constraints = constraints or Constraints()
         self.max_rejections = max_rejections
         self.rejected: list[dict] = []
+        self.saved_constraints: dict | None = None
         self._display.verbose = 0  # tfnas prints its own one-line progress
         if isinstance(proxy_pool, bool) or not isinstance(proxy_pool, int) or proxy_pool < 1:
             raise ValueError(
@@ -229,7 +230,34 @@ class NASOracle(keras_tuner.Oracle):
                     }
         return None
 
+    def _check_consecutive_failures(self) -> None:
+        """keras-tuner's limit on failures in a row, as a one-line error that loses nothing."""
+        try:
+            super()._check_consecutive_failures()
+        except RuntimeError as e:
+            last = self.trials[self.end_order[-1]]
+            self._save_trial(last)
+            for tuner_id, ongoing in list(self.ongoing_trials.items()):
+                if ongoing.trial_id == last.trial_id:
+                    self.ongoing_trials.pop(tuner_id)
+            self.save()
+            lines = [line.strip() for line in (last.message or "").splitlines() if line.strip()]
+            raise TrialsFailedError(
+                f"{self.max_consecutive_failed_trials} trials in a row failed, so the search stopped. "
+                f"Last reason: {lines[-1] if lines else 'unknown'}. Completed trials are kept; fix the "
+                "cause and run the search again to resume"
+            ) from e
+
     # -------------------------------------------------------------- results
+
+    def get_best_trials(self, num_trials: int = 1) -> list:
+        """The best trials: feasible ones first, each group by score (lower is better)."""
+        done = keras_tuner.engine.trial.TrialStatus.COMPLETED
+        ranked = sorted(
+            (t for t in self.trials.values() if t.status == done),
+            key=lambda t: (not self.trial_metrics(t).get("feasible"), t.score, t.trial_id),
+        )
+        return ranked[:num_trials]
 
     def completed_trials(self) -> list:
         """Completed trials in the order they ended."""
@@ -255,6 +283,7 @@ class NASOracle(keras_tuner.Oracle):
             "proxies": self.proxies,
             "proxy_pool": self.proxy_pool,
             "halving": self.halving,
+            "strategy": type(self).__name__,
         }
         return state
 
@@ -263,6 +292,13 @@ class NASOracle(keras_tuner.Oracle):
         saved = state.get("tfnas", {})
         self.rejected = saved.get("rejected", [])
         self.proxies = saved.get("proxies", {})
+        #: The constraints the saved trials were scored with (the tuner re-scores when they differ).
+        self.saved_constraints = saved.get("constraints")
+        if saved.get("strategy") and saved["strategy"] != type(self).__name__:
+            raise SearchSpaceError(
+                f"The search being resumed used another strategy. Expected {saved['strategy']}. "
+                f"Received: {type(self).__name__} (use another output folder, or overwrite=True to start anew)"
+            )
         if saved.get("space"):
             mine = json.loads(json.dumps(self.space.get_config()))
             if saved["space"]["config"] != mine:

@@ -68,7 +68,10 @@ def build_report(oracle, target: str) -> dict:
     hv = hypervolume(
         normalised, PARETO_OBJECTIVES, {k: reference[k] / scales[k] for k, _ in PARETO_OBJECTIVES}
     )
-    best = min(done, key=lambda r: r["score"])["trial_id"] if done else None
+    # The best trial is the best feasible one: an infeasible trial is never the one to deploy.
+    best = (
+        min(feasible, key=lambda r: (r["score"], r["trial_id"]))["trial_id"] if feasible else None
+    )
     rejected = [
         {"proposed_for": r["trial_id"], "status": "rejected", "genome": json.loads(r["genome"]),
          "estimate": r["estimate"], "violations": r["violations"]}

@@ -31,7 +31,7 @@ from tfnas.compress import (
     quantize_aware,
     to_tflite,
 )
-from tfnas.errors import ConversionError, UnsupportedModelError
+from tfnas.errors import ConversionError, InputError, UnsupportedModelError
 from tfnas.genome import Genome
 from tfnas.inspection import inspect
 from tfnas.model import build_model
@@ -39,8 +39,17 @@ from tfnas.objectives.latency import estimate_latency, kernels_for_target
 from tfnas.strategies.base import NASOracle
 from tfnas.tflite.model import read_model
 from tfnas.tuner.report import build_report, plot_pareto, write_report
+from tfnas.validation import check_arrays, check_int
 
-__all__ = ["NASTuner", "measure_deployed", "fit_recipe", "train_dataset", "MEASURED"]
+__all__ = [
+    "NASTuner",
+    "check_fit_inputs",
+    "measure_deployed",
+    "score_flatbuffer",
+    "fit_recipe",
+    "train_dataset",
+    "MEASURED",
+]
 
 logger = logging.getLogger("tfnas")
 
@@ -74,6 +83,26 @@ def measure_deployed(model, x_calibration, x_val, y_val, constraints, *,
     except ConversionError as e:
         raise keras_tuner.errors.FailedTrialError(str(e)) from e
     convert_seconds = time.perf_counter() - start
+    int8 = evaluate_tflite(tflite, x_val, y_val)
+    metrics = score_flatbuffer(tflite, int8.accuracy, constraints)
+    metrics["convert_seconds"] = convert_seconds
+    return tflite, metrics
+
+
+def score_flatbuffer(tflite: bytes, int8_accuracy: float, constraints) -> dict:
+    """The constraint-dependent metrics of a measured flatbuffer.
+
+    :data:`MEASURED` exactly for ``constraints.target``, ``latency_ms`` on
+    ``constraints.latency_device``, ``int8_accuracy``, ``feasible``, ``score``
+    and ``measure_seconds``. Used for every trial and again, from the saved
+    ``model.tflite``, when a resumed search has other constraints.
+
+    Raises
+    ------
+    keras_tuner.errors.FailedTrialError
+        If TFLM cannot run the model on the target.
+    """
+    start = time.perf_counter()
     try:
         parsed = read_model(tflite)
         report = inspect(parsed, target=constraints.target)
@@ -83,19 +112,62 @@ def measure_deployed(model, x_calibration, x_val, y_val, constraints, *,
         ) from e
     latency = estimate_latency(parsed, constraints.latency_device,
                                kernels=kernels_for_target(constraints.target))  # fmt: skip
-    measure_seconds = time.perf_counter() - start - convert_seconds
-    int8 = evaluate_tflite(tflite, x_val, y_val)
     metrics = {key: float(report[key]) for key in MEASURED}
     metrics["latency_ms"] = latency.latency_ms
     violations = constraints.violations(metrics)
     metrics.update(
-        int8_accuracy=int8.accuracy,
+        int8_accuracy=float(int8_accuracy),
         feasible=float(not violations),
-        score=(1.0 - int8.accuracy) + 10.0 * sum(violations.values()),
-        convert_seconds=convert_seconds,
-        measure_seconds=measure_seconds,
+        score=(1.0 - int8_accuracy) + 10.0 * sum(violations.values()),
+        measure_seconds=time.perf_counter() - start,
     )
-    return tflite, metrics
+    return metrics
+
+
+def check_fit_inputs(space, x, y, validation_data, epochs, batch_size, callbacks, extra=None):
+    """The arguments of :meth:`NASTuner.search`, checked and normalised before any training.
+
+    Returns ``(x, y, validation_data)`` with integer labels (one-hot rows
+    converted) and ``validation_data`` as a pair of arrays or ``None``.
+
+    Raises
+    ------
+    tfnas.errors.InputError
+        Naming the argument, what was expected and what was received.
+    """
+    shape, classes = tuple(space.input_shape), int(space.num_classes)
+    if extra:
+        raise InputError(
+            f"Unsupported search arguments {sorted(extra)}. Expected x, y, validation_data, "
+            f"epochs, batch_size, callbacks. Received: {sorted(extra)}"
+            + (" (pass validation_data=(x_val, y_val))" if "validation_split" in extra else "")
+        )
+    check_int("epochs", epochs, 1)
+    check_int("batch_size", batch_size, 1)
+    x, y = check_arrays(x, y, input_shape=shape, num_classes=classes)
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise InputError(
+                "validation_data must be a pair (x_val, y_val). Received: "
+                f"{type(validation_data).__name__}"
+                + (
+                    f" of length {len(validation_data)}"
+                    if hasattr(validation_data, "__len__")
+                    else ""
+                )
+            )
+        validation_data = check_arrays(*validation_data, input_shape=shape, num_classes=classes,
+                                       name="validation x", label_name="validation y", min_classes=0)  # fmt: skip
+    for i, callback in enumerate(callbacks or []):
+        if not isinstance(callback, keras.callbacks.Callback):
+            kind = f"{type(callback).__module__}.{type(callback).__qualname__}"
+            hint = ""
+            if type(callback).__module__.split(".")[0] == "keras":
+                hint = (" It is a Keras 3 callback: tfnas trains tf_keras (Keras 2) models, so use "
+                        f"tf_keras.callbacks.{type(callback).__name__}, or import tfnas before "
+                        "TensorFlow so that tf.keras is tf_keras.")  # fmt: skip
+            raise InputError(f"callbacks[{i}] is not a tf_keras callback.{hint} Received: {kind}")
+    return x, y, validation_data
 
 
 def fit_recipe(model, x, y, *, epochs: int, batch_size: int = 32, learning_rate: float = 3e-3,
@@ -140,8 +212,8 @@ def train_dataset(x, y, batch_size: int, augment: bool | str = "auto", *, seed: 
 
 
 def _final_best(fits: list[dict]) -> str | None:
-    """The final fit to deploy: the lowest score (int8 error plus bound excess) among completed ones."""
-    done = [f for f in fits if f.get("status") == "completed"]
+    """The final fit to deploy: the lowest score among the completed feasible ones (None if none)."""
+    done = [f for f in fits if f.get("status") == "completed" and f.get("feasible")]
     return min(done, key=lambda f: (f["score"], f["trial_id"]))["trial_id"] if done else None
 
 
@@ -214,6 +286,11 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         self.verbose = verbose
         super().__init__(oracle, hypermodel=None, directory=str(directory or "tfnas_runs"),
                          project_name=project_name or "search", overwrite=overwrite)  # fmt: skip
+        #: Trial ids whose metrics were re-scored because the resumed search has other constraints.
+        self.rescored: list[str] = []
+        saved = getattr(self.oracle, "saved_constraints", None)
+        if saved is not None and saved != self.oracle.constraints.to_dict():
+            self.rescore()
 
     @property
     def target(self) -> str:
@@ -221,11 +298,28 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
     # ------------------------------------------------------------------ trial
 
-    def search(self, *fit_args, **fit_kwargs) -> None:
-        """Run the search (keras-tuner's ``search``); also hands the oracle its proxy samples."""
-        x = fit_args[0] if fit_args else fit_kwargs.get("x")
+    def search(self, x, y, validation_data=None, epochs: int = 1, batch_size: int = 32,
+               callbacks=None, **fit_kwargs) -> None:  # fmt: skip
+        """Run (or resume) the search, as keras-tuner's ``search`` with Keras ``fit`` arguments.
+
+        Everything is checked before the first trial (:func:`check_fit_inputs`):
+        samples against the space's input shape, finite values, integer labels
+        in range (one-hot rows are converted), the validation data, ``epochs``,
+        ``batch_size`` and ``callbacks`` (tf_keras callbacks only).
+
+        Raises
+        ------
+        tfnas.errors.InputError
+            Before any training, naming what is wrong.
+        tfnas.errors.TrialsFailedError
+            When ``max_consecutive_failed_trials`` trials fail in a row (their
+            reason is in the message; completed trials are kept).
+        """
+        x, y, validation_data = check_fit_inputs(self.oracle.space, x, y, validation_data, epochs,
+                                                 batch_size, callbacks, fit_kwargs)  # fmt: skip
         self.oracle.set_proxy_data(x)
-        super().search(*fit_args, **fit_kwargs)
+        super().search(x, y, validation_data=validation_data, epochs=epochs, batch_size=batch_size,
+                       callbacks=callbacks)  # fmt: skip
 
     def run_trial(self, trial, x, y, validation_data=None, epochs: int = 1, batch_size: int = 32,
                   callbacks=None, **_) -> dict:  # fmt: skip
@@ -275,6 +369,57 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
     def _compile(self, model, learning_rate: float | None = None) -> None:
         model.compile(keras.optimizers.Adam(learning_rate or self.learning_rate),
                       "sparse_categorical_crossentropy", ["accuracy"])  # fmt: skip
+
+    # ------------------------------------------------------------- re-scoring
+
+    def rescore(self) -> list[str]:
+        """Score every completed trial (and final fit) again under the oracle's constraints.
+
+        A resumed search whose constraints differ from the saved ones calls
+        this when the tuner is created: each saved ``model.tflite`` is measured
+        again for the (possibly new) target and latency board, and
+        ``feasible``, ``score``, the best trial and the Pareto front follow the
+        new bounds. Accuracies are kept (the models are the same). The oracle
+        state, ``final.json`` and ``report.json`` are rewritten.
+
+        Returns
+        -------
+        list of str
+            The trial ids re-scored.
+        """
+        constraints = self.oracle.constraints
+        for trial in self.oracle.completed_trials():
+            path = Path(self.get_trial_dir(trial.trial_id)) / "model.tflite"
+            metrics = self.oracle.trial_metrics(trial)
+            if not path.exists():  # a completed trial always has its model; be safe anyway
+                continue
+            fresh = score_flatbuffer(path.read_bytes(), metrics["int8_accuracy"], constraints)
+            fresh.pop("measure_seconds")
+            for name, value in fresh.items():
+                trial.metrics.metrics.pop(name, None)
+                trial.metrics.update(name, value)
+            self.oracle.score_trial(trial)
+            self.oracle._save_trial(trial)
+            self.rescored.append(trial.trial_id)
+        final = Path(self.project_dir) / "final.json"
+        if final.exists():
+            state = json.loads(final.read_text())
+            for fit in state.get("fits", []):
+                model = Path(self.project_dir) / "final" / fit["trial_id"] / "model.tflite"
+                if fit.get("status") == "completed" and model.exists():
+                    fresh = score_flatbuffer(model.read_bytes(), fit["int8_accuracy"], constraints)
+                    for key in (*MEASURED, "latency_ms", "score"):
+                        fit[key] = float(fresh[key])
+                    fit["feasible"] = bool(fresh["feasible"])
+            state["best"] = _final_best(state.get("fits", []))
+            _write_json(final, state)
+        self.oracle.saved_constraints = constraints.to_dict()
+        self.oracle.save()
+        write_report(self.report(), Path(self.project_dir) / "report.json")
+        if self.verbose and self.rescored:
+            logger.warning("constraints changed since this search was saved: %d completed trials "
+                           "re-scored against %s", len(self.rescored), constraints.bounds())  # fmt: skip
+        return list(self.rescored)
 
     # -------------------------------------------------------------- final fit
 
