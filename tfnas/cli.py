@@ -150,6 +150,8 @@ def _search_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help=f"output folder (default {d.out})")
     p.add_argument("--seed", type=int, help=f"(default {d.seed})")
+    p.add_argument("--workers", type=int, help="run the trials in N worker processes served by a "
+                   "chief (keras-tuner's distributed search, on this machine; docs/search.md)")  # fmt: skip
     return p
 
 
@@ -173,8 +175,27 @@ def _search(argv: Sequence[str]) -> int:
     args = _search_parser().parse_args(argv)
     try:
         settings = load_config(args.config) if args.config else {}
-        flags = {k: v for k, v in vars(args).items() if k != "config" and v is not None}
+        flags = {
+            k: v for k, v in vars(args).items() if k not in ("config", "workers") and v is not None
+        }
         config = SearchConfig(**{**settings, **flags})
+        if args.workers is not None:
+            from tfnas.search import check_config
+            from tfnas.tuner.distributed import launch, role
+            from tfnas.validation import check_int
+
+            check_int("workers", args.workers, 1)
+            check_config(config)
+            if role() is not None:
+                raise ValueError("--workers starts a chief and its workers itself. Expected no "
+                                 "KERASTUNER_* variables with it. Received: KERASTUNER_ORACLE_IP set")  # fmt: skip
+            rest = list(argv)
+            at = rest.index("--workers") if "--workers" in rest else None
+            if at is not None:
+                del rest[at : at + 2]
+            else:  # --workers=N
+                rest = [a for a in rest if not a.startswith("--workers=")]
+            return launch(rest, args.workers)
         report = run_search(config)
     except (InfeasibleModelError, TrialsFailedError) as e:  # the search ran and could not go on
         print(f"tfnas search: error: {' '.join(str(e).split())}", file=sys.stderr)
@@ -186,6 +207,8 @@ def _search(argv: Sequence[str]) -> int:
         print("tfnas search: interrupted; completed trials are kept, run the same command to resume",
               file=sys.stderr)  # fmt: skip
         return 130
+    if report.get("role") == "worker":
+        return 0
     best = next((r for r in report["trials"] if r["trial_id"] == report["best"]), None)
     final = report.get("final", {})
     chosen = next((f for f in final.get("fits", []) if f["trial_id"] == final.get("best")), None)

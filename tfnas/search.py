@@ -283,6 +283,10 @@ def run_search(config: SearchConfig, verbose: int = 1) -> dict:
                                            seed=config.seed, **{**kwargs, **config.strategy_options})  # fmt: skip
     tuner = NASTuner(oracle, quantization=config.quantization, directory=out, project_name="search",
                      overwrite=False, verbose=verbose)  # fmt: skip
+    if tuner.role == "worker":  # a worker runs trials for the chief, which writes every output
+        tuner.search(train.x_train, train.y_train, validation_data=(data.x_test, data.y_test),
+                     epochs=config.epochs, batch_size=config.batch_size)  # fmt: skip
+        return {"role": "worker", "trials": [], "best": None, "written": []}
     # The resume was accepted (or this is a new search): only now record its settings.
     (out / "config.json").write_text(json.dumps(asdict(config), indent=1, default=str))
     written = [out / "config.json"]

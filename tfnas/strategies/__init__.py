@@ -39,7 +39,7 @@ STRATEGIES = {
 #: Oracle settings a config's ``strategy_options`` may name, per strategy (kept equal to the
 #: oracles' keyword arguments by a test, and readable without importing keras-tuner).
 COMMON_OPTIONS = ("max_rejections", "max_consecutive_failed_trials", "proxy_weights", "proxy_pool",
-                  "halving")  # fmt: skip
+                  "halving", "lease_seconds")  # fmt: skip
 STRATEGY_OPTIONS = {
     "random": (),
     "evolution": ("population_size", "sample_size", "objectives"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import keras_tuner
 import numpy as np
@@ -63,6 +64,13 @@ class NASOracle(keras_tuner.Oracle):
         ``e0 * eta**r`` epochs, up to ``E``. Promotions are trials too (they
         count in ``max_trials``) and carry ``tuner/trial_id`` (the parent),
         ``tuner/initial_epoch`` and ``tuner/epochs``, as keras-tuner's Hyperband does.
+    lease_seconds:
+        Distributed search (keras-tuner's chief and workers): a worker that
+        has not been heard from for this long (workers send a heartbeat every
+        quarter of it while they run a trial) loses its trial, which goes back
+        to the queue for another worker. While a trial is out on a lease, a
+        worker asking for one more waits instead of stopping, so a dead
+        worker's trial is always run.
     """
 
     #: Whether a genome already tried may be proposed again (MSNAS re-samples on purpose).
@@ -81,6 +89,7 @@ class NASOracle(keras_tuner.Oracle):
         proxy_pool: int = 1,
         proxy_weights: dict | None = None,
         halving: dict | None = None,
+        lease_seconds: float = 300.0,
     ) -> None:
         super().__init__(
             objective=objective or keras_tuner.Objective("score", "min"),
@@ -104,6 +113,21 @@ class NASOracle(keras_tuner.Oracle):
         self.proxy_weights = dict(proxy_weights or {})
         hybrid_scores([], self.proxy_weights)  # validates the weight names
         self.halving = _check_halving(halving)
+        if (
+            isinstance(lease_seconds, bool)
+            or not isinstance(lease_seconds, (int, float))
+            or not lease_seconds > 0
+        ):
+            raise ValueError(
+                f"lease_seconds must be a positive number. Received: lease_seconds={lease_seconds!r}"
+            )
+        self.lease_seconds = float(lease_seconds)
+        #: Last time each running trial's worker was heard from (monotonic seconds; not saved).
+        self._beats: dict[str, float] = {}
+        #: Which tuner (worker) ran each trial, and trials whose lease ran out (JSON state).
+        self.assignments: dict[str, list[str]] = {}
+        #: Called after each ended trial (the chief's tuner writes the report with it).
+        self.on_trial_ended = None
         self.proxy_x = None
         #: Zero-shot indicators of every candidate scored, by genome hash (JSON state).
         self.proxies: dict[str, dict] = {}
@@ -187,6 +211,80 @@ class NASOracle(keras_tuner.Oracle):
             f"space that can fit {self.constraints.bounds()}. Received: {len(self.rejected)} "
             "rejected candidates (see the search report)"
         )
+
+    # --------------------------------------------------- distributed leases
+
+    @keras_tuner.synchronized
+    def create_trial(self, tuner_id: str):
+        """keras-tuner's ``create_trial``, with leases for distributed workers.
+
+        Expired leases go back to the queue first. When every trial has been
+        handed out but another worker still holds one, the caller gets an
+        ``IDLE`` trial (ask again) rather than ``STOPPED``: that trial may
+        come back to the queue if its worker has died.
+        """
+        self.expire_leases()
+        Trial = keras_tuner.engine.trial.Trial
+        status = keras_tuner.engine.trial.TrialStatus
+        if (
+            tuner_id not in self.ongoing_trials
+            and not self._retry_queue
+            and self.max_trials
+            and len(self.trials) >= self.max_trials
+            and any(other != tuner_id for other in self.ongoing_trials)
+        ):
+            self.tuner_ids.add(tuner_id)
+            return Trial(self.get_space(), status=status.IDLE)
+        trial = super().create_trial(tuner_id)
+        if trial.status == status.RUNNING:
+            self._beats[trial.trial_id] = time.monotonic()
+            runs = self.assignments.setdefault(trial.trial_id, [])
+            if not runs or runs[-1] != tuner_id:
+                runs.append(tuner_id)
+                self.save()
+        return trial
+
+    @keras_tuner.synchronized
+    def get_trial(self, trial_id: str):
+        """The trial; from a worker it is also the heartbeat that renews its lease."""
+        self._beats[trial_id] = time.monotonic()
+        return super().get_trial(trial_id)
+
+    @keras_tuner.synchronized
+    def expire_leases(self) -> list[str]:
+        """Put back in the queue every running trial whose worker fell silent; returns their ids."""
+        now = time.monotonic()
+        expired = []
+        for tuner_id, trial in list(self.ongoing_trials.items()):
+            last = self._beats.setdefault(trial.trial_id, now)
+            if now - last > self.lease_seconds:
+                self.ongoing_trials.pop(tuner_id)
+                self.tuner_ids.discard(tuner_id)
+                if trial.trial_id not in self._retry_queue:
+                    self._retry_queue.append(trial.trial_id)
+                self._beats.pop(trial.trial_id, None)
+                expired.append(trial.trial_id)
+                logger.warning("worker %s was silent for %.0f s: trial %s goes back to the queue",
+                               tuner_id, now - last, trial.trial_id)  # fmt: skip
+        if expired:
+            self.save()
+        return expired
+
+    @keras_tuner.synchronized
+    def end_trial(self, trial) -> None:
+        """keras-tuner's ``end_trial``; a second end of a finished trial (a worker that came back
+        after its lease ran out) is ignored, so no trial is counted twice."""
+        if trial.trial_id in self.end_order:
+            logger.warning(
+                "trial %s already ended; a late result for it is ignored", trial.trial_id
+            )
+            return
+        if trial.trial_id in self._retry_queue:  # its worker came back before anyone else took it
+            self._retry_queue.remove(trial.trial_id)
+        self._beats.pop(trial.trial_id, None)
+        super().end_trial(trial)
+        if self.on_trial_ended is not None:
+            self.on_trial_ended(self.trials[trial.trial_id])
 
     # ----------------------------------------------------- successive halving
 
@@ -284,6 +382,7 @@ class NASOracle(keras_tuner.Oracle):
             "proxy_pool": self.proxy_pool,
             "halving": self.halving,
             "strategy": type(self).__name__,
+            "assignments": self.assignments,
         }
         return state
 
@@ -294,6 +393,7 @@ class NASOracle(keras_tuner.Oracle):
         self.proxies = saved.get("proxies", {})
         #: The constraints the saved trials were scored with (the tuner re-scores when they differ).
         self.saved_constraints = saved.get("constraints")
+        self.assignments = saved.get("assignments", {})
         if saved.get("strategy") and saved["strategy"] != type(self).__name__:
             raise SearchSpaceError(
                 f"The search being resumed used another strategy. Expected {saved['strategy']}. "

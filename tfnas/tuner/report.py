@@ -42,6 +42,8 @@ def build_report(oracle, target: str) -> dict:
     """The report of an oracle's search, in the contract of DESIGN.md §2."""
     rows = []
     proxies = getattr(oracle, "proxies", {})
+    workers = {t for runs in getattr(oracle, "assignments", {}).values() for t in runs}
+    distributed = bool(workers - {"tuner0"})
     for trial_id in oracle.start_order:
         trial = oracle.trials[trial_id]
         row = _row(trial, oracle.trial_metrics(trial))
@@ -53,6 +55,9 @@ def build_report(oracle, target: str) -> dict:
                 kappa = scored["ntk_cond"]
                 row["ntk_cond"] = kappa if kappa != float("inf") else None  # None: singular NTK
                 row["regions"] = scored["regions"]
+        runs = getattr(oracle, "assignments", {}).get(trial_id)
+        if runs and distributed:  # which worker ran it (more than one: its lease ran out once)
+            row["worker"], row["runs"] = runs[-1], len(runs)
         rows.append(row)
     done = [r for r in rows if r["status"] == "completed"]
     feasible = [r for r in done if r.get("feasible")]

@@ -38,6 +38,7 @@ from tfnas.model import build_model
 from tfnas.objectives.latency import estimate_latency, kernels_for_target
 from tfnas.strategies.base import NASOracle
 from tfnas.tflite.model import read_model
+from tfnas.tuner.distributed import heartbeat, leased_client, role, serve
 from tfnas.tuner.report import build_report, plot_pareto, write_report
 from tfnas.validation import check_arrays, check_int
 
@@ -286,6 +287,14 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         self.verbose = verbose
         super().__init__(oracle, hypermodel=None, directory=str(directory or "tfnas_runs"),
                          project_name=project_name or "search", overwrite=overwrite)  # fmt: skip
+        #: The tfnas oracle (on a worker, ``self.oracle`` is keras-tuner's client for the chief's).
+        self.local_oracle = oracle
+        #: ``"chief"``, ``"worker"`` or ``None`` (keras-tuner's KERASTUNER_* environment variables).
+        self.role = role()
+        if self.role == "worker":
+            self.oracle = leased_client(oracle)
+        elif self.role == "chief":
+            oracle.on_trial_ended = self._chief_trial_ended
         #: Trial ids whose metrics were re-scored because the resumed search has other constraints.
         self.rescored: list[str] = []
         saved = getattr(self.oracle, "saved_constraints", None)
@@ -294,7 +303,7 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
     @property
     def target(self) -> str:
-        return self.oracle.constraints.target
+        return self.local_oracle.constraints.target
 
     # ------------------------------------------------------------------ trial
 
@@ -315,20 +324,34 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
             When ``max_consecutive_failed_trials`` trials fail in a row (their
             reason is in the message; completed trials are kept).
         """
-        x, y, validation_data = check_fit_inputs(self.oracle.space, x, y, validation_data, epochs,
+        x, y, validation_data = check_fit_inputs(self.local_oracle.space, x, y, validation_data, epochs,
                                                  batch_size, callbacks, fit_kwargs)  # fmt: skip
-        self.oracle.set_proxy_data(x)
+        self.local_oracle.set_proxy_data(x)
+        if self.role == "chief":  # serve the oracle to the workers until every trial has ended
+            self.save()
+            address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+            serve(self.oracle, address)
+            self.save()
+            write_report(self.report(), Path(self.project_dir) / "report.json")
+            return
         super().search(x, y, validation_data=validation_data, epochs=epochs, batch_size=batch_size,
                        callbacks=callbacks)  # fmt: skip
 
-    def run_trial(self, trial, x, y, validation_data=None, epochs: int = 1, batch_size: int = 32,
-                  callbacks=None, **_) -> dict:  # fmt: skip
+    def run_trial(self, trial, *args, **kwargs) -> dict:
+        """Train, compress, convert and measure one candidate; on a worker, under a lease."""
+        if self.role != "worker":
+            return self._run_trial(trial, *args, **kwargs)
+        with heartbeat(self.oracle, trial.trial_id, self.local_oracle.lease_seconds / 4):
+            return self._run_trial(trial, *args, **kwargs)
+
+    def _run_trial(self, trial, x, y, validation_data=None, epochs: int = 1, batch_size: int = 32,
+                   callbacks=None, **_) -> dict:  # fmt: skip
         values = trial.hyperparameters.values
         genome = Genome.from_json(values["genome"])
         trial_dir = Path(self.get_trial_dir(trial.trial_id))
         x_val, y_val = validation_data if validation_data is not None else (x, y)
         start = time.perf_counter()
-        model = build_model(genome, seed=self.oracle.seed + int(trial.trial_id))
+        model = build_model(genome, seed=self.local_oracle.seed + int(trial.trial_id))
         initial_epoch = int(values.get("tuner/initial_epoch", 0))
         epochs = int(values.get("tuner/epochs", epochs))
         parent = values.get("tuner/trial_id")
@@ -340,7 +363,7 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         ]
         fit_recipe(model, x, y, epochs=epochs, initial_epoch=initial_epoch, batch_size=batch_size,
                    learning_rate=self.learning_rate, augment=self.augment,
-                   seed=self.oracle.seed + int(trial.trial_id), validation_data=(x_val, y_val),
+                   seed=self.local_oracle.seed + int(trial.trial_id), validation_data=(x_val, y_val),
                    callbacks=fit_callbacks)  # fmt: skip
         val_accuracy = float(model.evaluate(x_val, y_val, verbose=0)[1])
         if not np.isfinite(val_accuracy) or _diverged(model):
@@ -356,9 +379,9 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
             deployed.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
             match_pooling_ranges(deployed)
         train_seconds = time.perf_counter() - start
-        tflite, metrics = measure_deployed(deployed, x, x_val, y_val, self.oracle.constraints,
+        tflite, metrics = measure_deployed(deployed, x, x_val, y_val, self.local_oracle.constraints,
                                            calibration_samples=self.calibration_samples,
-                                           seed=self.oracle.seed)  # fmt: skip
+                                           seed=self.local_oracle.seed)  # fmt: skip
         (trial_dir / "model.tflite").write_bytes(tflite)
         (trial_dir / "genome.json").write_text(genome.to_json(indent=1))
         metrics.update(val_accuracy=val_accuracy, train_seconds=train_seconds, epochs=float(epochs),
@@ -528,6 +551,15 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
     def on_trial_end(self, trial) -> None:
         super().on_trial_end(trial)
+        if self.role == "worker":  # the chief keeps the report and prints the progress
+            return
+        report = self.report()
+        write_report(report, Path(self.project_dir) / "report.json")
+        if self.verbose:
+            self._print_progress(trial, report)
+
+    def _chief_trial_ended(self, trial) -> None:
+        """On the chief: the report after every trial a worker ends, and its progress line."""
         report = self.report()
         write_report(report, Path(self.project_dir) / "report.json")
         if self.verbose:
@@ -548,6 +580,8 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         if "rung" in row:  # successive halving: which rung, and from which parent
             parent = f" from {row['parent']}" if row.get("parent") else ""
             summary = f"rung {row['rung']} ({int(row['epochs'])} ep){parent} {summary}"
+        if "worker" in row:
+            summary = f"on {row['worker']} {summary}"
         print(
             f"[tfnas] trial {trial.trial_id} ({done}/{self.oracle.max_trials}) {summary[:48]:<48} "
             f"int8 acc {row['int8_accuracy']:.3f}  arena {row['arena_bytes']:>8,} B  flash {row['flash_bytes']:>8,} B  "
