@@ -1,0 +1,145 @@
+"""Distributed search on loopback: keras-tuner's chief and workers, with leases."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.test_tuner import tiny_data
+
+
+@pytest.fixture
+def task(tmp_path):
+    path = tmp_path / "tiny.npz"
+    x, y = tiny_data(96, 0)
+    xt, yt = tiny_data(48, 1)
+    np.savez(path, x_train=x, y_train=y, x_test=xt, y_test=yt)
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"strategy_options": {"lease_seconds": 8}}))
+    return ["--data", str(path), "--epochs", "1", "--strategy", "random", "--config", str(config)]
+
+
+def _report(out):
+    return json.loads((out / "report.json").read_text())
+
+
+def _check_accounted(report, trials):
+    ids = [t["trial_id"] for t in report["trials"]]
+    assert len(ids) == len(set(ids)) == trials
+    assert all(t["status"] == "completed" for t in report["trials"])
+    genomes = [json.dumps(t["genome"], sort_keys=True) for t in report["trials"]]
+    assert len(set(genomes)) == trials  # no architecture trained twice
+
+
+def test_two_workers_finish_a_search_with_no_duplicate(tmp_path, task):
+    out = tmp_path / "o"
+    done = subprocess.run([sys.executable, "-m", "tfnas", "search", *task, "--max-trials", "4",
+                           "--workers", "2", "--out", str(out)], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = _report(out)
+    _check_accounted(report, 4)
+    assert {t["worker"] for t in report["trials"]} == {"tuner0", "tuner1"}
+    assert all(t["runs"] == 1 for t in report["trials"])
+    assert (out / "best.tflite").exists() and "wrote " in done.stdout
+    assert done.stdout.count("[tfnas] trial") == 4  # the chief prints each trial once
+    # The same search in one process draws the same architectures (trial ids seed everything).
+    single = tmp_path / "single"
+    assert subprocess.run([sys.executable, "-m", "tfnas", "search", *task, "--max-trials", "4",
+                           "--out", str(single)], capture_output=True).returncode == 0  # fmt: skip
+    assert [t["genome"] for t in _report(single)["trials"]] == [
+        t["genome"] for t in report["trials"]
+    ]
+
+
+def test_workers_flag_is_checked_first(tmp_path, task, capsys):
+    from tfnas.cli import main
+
+    assert main(["search", *task, "--workers", "0", "--out", str(tmp_path / "o")]) == 2
+    assert "workers must be an integer >= 1. Received: workers=0" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(argv, tuner_id, port, log):
+    env = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port),
+           "KERASTUNER_TUNER_ID": tuner_id, "TF_NUM_INTRAOP_THREADS": "1"}  # fmt: skip
+    return subprocess.Popen([sys.executable, "-m", "tfnas", "search", *argv], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def _wait(predicate, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _state(out):
+    try:
+        return json.loads((out / "search" / "oracle.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_trial_loses_its_trial_and_the_search_completes(tmp_path, task):
+    out, port = tmp_path / "o", _port()
+    argv = [*task, "--max-trials", "4", "--out", str(out)]
+    log = open(tmp_path / "log.txt", "w")  # noqa: SIM115 -- closed at the end
+    chief = _start(argv, "chief", port, log)
+    steady = _start(argv, "tuner0", port, log)
+    doomed = _start(argv, "tuner1", port, log)
+    try:
+        _wait(
+            lambda: "tuner1" in _state(out).get("ongoing_trials", {}), 240, "tuner1's first trial"
+        )
+        lost = _state(out)["ongoing_trials"]["tuner1"]
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait()
+        assert chief.wait(timeout=400) == 0
+        assert steady.wait(timeout=60) == 0
+    finally:
+        for p in (chief, steady, doomed):
+            p.kill()
+        log.close()
+    report = _report(out)
+    _check_accounted(report, 4)
+    rows = {t["trial_id"]: t for t in report["trials"]}
+    assert rows[lost]["runs"] == 2 and rows[lost]["worker"] == "tuner0"  # re-run after its lease
+    assert (out / "best.tflite").exists()
+
+
+@pytest.mark.slow
+def test_a_killed_chief_restarts_and_the_workers_carry_on(tmp_path, task):
+    out, port = tmp_path / "o", _port()
+    argv = [*task, "--max-trials", "4", "--out", str(out)]
+    log = open(tmp_path / "log.txt", "w")  # noqa: SIM115 -- closed at the end
+    chief = _start(argv, "chief", port, log)
+    workers = [_start(argv, f"tuner{i}", port, log) for i in range(2)]
+    try:
+        _wait(lambda: len(_state(out).get("end_order", [])) >= 1, 240, "a first finished trial")
+        chief.send_signal(signal.SIGKILL)
+        chief.wait()
+        time.sleep(2)
+        chief = _start(argv, "chief", port, log)  # same command: it resumes from oracle.json
+        assert chief.wait(timeout=400) == 0
+        assert [w.wait(timeout=60) for w in workers] == [0, 0]
+    finally:
+        for p in (chief, *workers):
+            p.kill()
+        log.close()
+    _check_accounted(_report(out), 4)
+    assert (out / "best.tflite").exists()
