@@ -39,7 +39,7 @@ from tfnas.genome import OUT, Genome
 from tfnas.memory.lifetimes import align_up
 from tfnas.memory.planner import BufferSpec, greedy_plan
 
-__all__ = ["EstimatedOp", "GenomeEstimate", "estimate_memory"]
+__all__ = ["EstimatedOp", "GenomeEstimate", "estimate_memory", "match_order"]
 
 
 @dataclass(frozen=True)
@@ -218,8 +218,9 @@ def _hoist_concatenations(g: _Graph) -> None:
         if op.opcode not in ("CONCATENATION", "ADD"):
             order.append(i)
             continue
-        last = max((producer[t] for t in op.inputs if t in producer), default=-1)
-        at = order.index(last) + 1 if last >= 0 else 0
+        # After the producer of its input that runs last *now*: an input made by a merge
+        # hoisted earlier sits before ops created before that merge.
+        at = max((order.index(producer[t]) + 1 for t in op.inputs if t in producer), default=0)
         while at < len(order) and g.ops[order[at]].opcode in ("CONCATENATION", "ADD"):
             at += 1  # merges hoisted to the same place keep their creation order
         order.insert(at, i)
@@ -339,7 +340,10 @@ def _plan(g: _Graph) -> GenomeEstimate:
             last.setdefault(t, i)
     output = g.ops[-1].outputs[0]
     last[output] = steps - 1
-    buffers = [BufferSpec(align_up(size, 16), first[t], last[t]) for t, size in enumerate(g.sizes)]
+    # Tensors are numbered as the converter numbers them: the input, then each op's outputs in
+    # execution order (TFLM's planner breaks ties between equal sizes by that number).
+    numbered = list(dict.fromkeys([0, *(t for op in g.ops for t in op.outputs)]))
+    buffers = [BufferSpec(align_up(g.sizes[t], 16), first[t], last[t]) for t in numbered]
     for i, op in enumerate(g.ops):
         buffers += [BufferSpec(align_up(size, 16), i, i) for size in op.scratch]
     plan = greedy_plan(buffers)
@@ -353,3 +357,80 @@ def _plan(g: _Graph) -> GenomeEstimate:
         ops=tuple(g.ops),
         peak_op=max(range(steps), key=live.__getitem__),
     )
+
+
+def match_order(model, estimate: GenomeEstimate) -> list[int] | None:
+    """The flatbuffer's operators in the estimate's order, or None if the graphs differ.
+
+    The converter does not always emit a model's operators in the order the
+    estimate predicts (on NAS-Bench-201 cells it interleaves parallel edges
+    differently). Running the converted model's operators in the estimate's
+    order makes the deployed arena equal the estimate, whatever order the
+    converter chose. This finds that order: it walks the estimate's operators
+    and maps each to the unused flatbuffer operator with the same opcode,
+    output size and (mapped) inputs, backtracking when twins (say two 1x1
+    convolutions of one tensor) were mapped the wrong way round. A complete
+    mapping is an isomorphism of the two graphs, so the order it gives is
+    topological and plans exactly as the estimate does.
+
+    Parameters
+    ----------
+    model : Model, bytes or path-like
+        The converted flatbuffer.
+    estimate : GenomeEstimate
+        :func:`estimate_memory` of the genome it was built from.
+
+    Returns
+    -------
+    list of int or None
+        ``order[k]`` is the flatbuffer operator to run at step ``k``
+        (see :func:`tfnas.tflite.writer.reorder_operators`); ``None`` when the
+        flatbuffer holds other operators than predicted.
+    """
+    from tfnas.tflite.model import read_model
+
+    sg = read_model(model).main
+    if len(sg.operators) != len(estimate.ops) or len(sg.inputs) != 1:
+        return None
+    planned = {t.index for t in sg.tensors if not t.is_constant and not t.is_variable}
+    ops = [
+        (op.opcode, tuple(sorted(t for t in op.inputs if t in planned)), tuple(op.outputs))
+        for op in sg.operators
+    ]
+    nbytes = {t.index: t.nbytes for t in sg.tensors}
+    by_kind: dict[tuple[str, int], list[int]] = {}
+    for i, (opcode, _, outs) in enumerate(ops):
+        by_kind.setdefault((opcode, sum(nbytes[t] for t in outs)), []).append(i)
+    mapped: dict[int, int] = {0: sg.inputs[0]}  # estimate tensor -> flatbuffer tensor
+    used: set[int] = set()
+    order: list[int] = []
+    budget = [10_000]  # backtracking steps; cells need a handful
+
+    def place(k: int) -> bool:
+        if k == len(estimate.ops):
+            return True
+        budget[0] -= 1
+        if budget[0] < 0:
+            return False
+        e = estimate.ops[k]
+        want = tuple(sorted(mapped[t] for t in e.inputs if t in mapped))
+        size = sum(estimate.tensor_bytes[t] for t in e.outputs)
+        for i in by_kind.get((e.opcode, size), []):
+            if i in used or ops[i][1] != want or len(ops[i][2]) != len(e.outputs):
+                continue
+            used.add(i)
+            order.append(i)
+            mapped.update(zip(e.outputs, ops[i][2], strict=True))
+            if place(k + 1):
+                return True
+            used.discard(i)
+            order.pop()
+            for t in e.outputs:
+                mapped.pop(t, None)
+        return False
+
+    if (
+        len(estimate.ops) > 900
+    ):  # deeper than the recursion limit allows; keep the converter's order
+        return None
+    return order if place(0) else None
