@@ -136,3 +136,23 @@ def test_estimate_merges_repeated_weightless_ops_as_the_converter_does():
     assert real_ops.count("MAX_POOL_2D") == 1 and real_ops.count("CONCATENATION") == 2
     assert sorted(op.opcode for op in estimate.ops if op.opcode != "QUANTIZE") == real_ops
     assert estimate.planned_bytes == plan.planned_bytes == 3024
+
+
+@needs_tflm
+def test_deployed_cell_models_match_real_tflm_head(tmp_path):
+    # The reordered and renumbered flatbuffers tfnas deploys for NAS-Bench-201 cells plan in the
+    # real TFLM exactly as the replica and the genome estimate say.
+    from tests.test_cells import _deployed
+    from tfnas.genome import CellSpace
+
+    space = CellSpace((16, 16, 1), 10, channels=(4, 8), cells=2)
+    paths, expected = [], {}
+    for seed in range(4):
+        genome = space.sample(seed)
+        _, deployed, _ = _deployed(genome, seed)
+        path = tmp_path / f"cell{seed}.tflite"
+        path.write_bytes(deployed)
+        paths.append(path)
+        expected[str(path)] = estimate_memory(genome).planned_bytes
+        assert plan_memory(deployed).planned_bytes == expected[str(path)]
+    assert tflm_heads(paths) == expected

@@ -26,7 +26,11 @@ _BUFFER_ALIGN = 16
 
 
 def reorder_operators(
-    model: bytes | str | os.PathLike | Model, order: Sequence[int], subgraph: int = 0
+    model: bytes | str | os.PathLike | Model,
+    order: Sequence[int],
+    subgraph: int = 0,
+    *,
+    renumber: bool = False,
 ) -> bytes:
     """Return a copy of ``model`` whose operators run in ``order``.
 
@@ -39,6 +43,14 @@ def reorder_operators(
         It must be a permutation and keep every producer before its consumers.
     subgraph : int, optional
         The subgraph to reorder (0, the one TFLM invokes, by default).
+    renumber : bool, optional
+        Also renumber the operators' output tensors so that their indices
+        follow the new order, as the converter numbers them in the order it
+        emits operators. TFLM's planner breaks ties between buffers of equal
+        size by tensor index, so this makes a reordered model plan like a
+        model converted in that order. Every reference (operator inputs,
+        outputs and intermediates, subgraph inputs and outputs, signatures)
+        follows.
 
     Returns
     -------
@@ -75,7 +87,53 @@ def reorder_operators(
     for pos, i in enumerate(order):
         slot = body + 4 * pos
         struct.pack_into("<I", data, slot, targets[i] - slot)
+    if renumber:
+        _renumber_outputs(data, reader, sg, order, subgraph)
     return bytes(data)
+
+
+def _renumber_outputs(data: bytearray, reader: Reader, sg, order: list[int], subgraph: int) -> None:
+    """Give the operators' output tensors indices in the order the operators now run."""
+    slots = sorted({t for op in sg.operators for t in op.outputs if t >= 0})
+    in_order = list(dict.fromkeys(t for i in order for t in sg.operators[i].outputs if t >= 0))
+    new_index = dict(zip(in_order, slots, strict=True))
+    if all(old == new for old, new in new_index.items()):
+        return
+    root = reader.root()
+    sub_table = root.tables(2)[subgraph]
+    body, _ = sub_table.offsets_vector(0)  # the tensor table vector
+    targets = {t: body + 4 * t + int(reader.scalar(body + 4 * t, "I")) for t in slots}
+    for old, new in new_index.items():
+        slot = body + 4 * new
+        struct.pack_into("<I", data, slot, targets[old] - slot)
+    patched: set[int] = set()
+
+    def remap(table, field: int, fmt: str = "i") -> None:
+        found = table._vector(field, 4)
+        if found is None or found[0] in patched:
+            return
+        vbody, length = found
+        patched.add(vbody)
+        for k in range(length):
+            value = struct.unpack_from(f"<{fmt}", data, vbody + 4 * k)[0]
+            if value in new_index:
+                struct.pack_into(f"<{fmt}", data, vbody + 4 * k, new_index[value])
+
+    for op in sub_table.tables(3):
+        for field in (1, 2, 8):  # inputs, outputs, intermediates
+            remap(op, field)
+    remap(sub_table, 1)  # subgraph inputs
+    remap(sub_table, 2)  # subgraph outputs
+    for signature in root.tables(7):  # SignatureDef: inputs, outputs (TensorMap), subgraph_index
+        if int(signature.scalar(4, "I")) != subgraph:
+            continue
+        for field in (0, 1):
+            for tensor_map in signature.tables(field):
+                pos = tensor_map._field(1)
+                if pos:
+                    value = struct.unpack_from("<I", data, pos)[0]
+                    if value in new_index:
+                        struct.pack_into("<I", data, pos, new_index[value])
 
 
 class _AlignedBufferT(_schema.BufferT):

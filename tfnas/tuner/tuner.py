@@ -60,11 +60,35 @@ MEASURED = ("planned_bytes", "persistent_bytes", "arena_bytes", "min_arena_bytes
             "weights_bytes", "macs", "params")  # fmt: skip
 
 
+def deploy_order(tflite: bytes, genome: Genome, quantization: str = "ptq") -> bytes:
+    """``tflite`` with its operators in the order the genome estimate predicts.
+
+    The converter may interleave parallel branches in another order than
+    :func:`tfnas.memory.estimate_memory` assumes (it does on NAS-Bench-201
+    cells), and the order changes the arena. Rewriting the execution order
+    (and the output tensors' numbering that TFLM's planner uses to break ties)
+    to the estimate's makes the deployed arena equal the estimate that
+    screening used; the outputs are bit-identical. If the flatbuffer holds
+    other operators than predicted, it is returned as it is.
+    """
+    from tfnas.memory.estimate import estimate_memory, match_order
+    from tfnas.tflite.writer import reorder_operators
+
+    order = match_order(tflite, estimate_memory(genome, quantization=quantization))
+    if order is None:
+        logger.debug("deploy_order: the flatbuffer differs from the estimate; converter order kept")
+        return tflite
+    return reorder_operators(tflite, order, renumber=True)
+
+
 def measure_deployed(model, x_calibration, x_val, y_val, constraints, *,
-                     calibration_samples: int = 100, seed: int = 0) -> tuple[bytes, dict]:  # fmt: skip
+                     calibration_samples: int = 100, seed: int = 0, genome: Genome | None = None,
+                     quantization: str = "ptq") -> tuple[bytes, dict]:  # fmt: skip
     """A trained model's int8 flatbuffer and its metrics: the second half of every trial.
 
-    Converts ``model`` (PTQ int8 calibrated on ``x_calibration``), measures the
+    Converts ``model`` (PTQ int8 calibrated on ``x_calibration``; with
+    ``genome``, its operators are then run in the estimate's order, see
+    :func:`deploy_order`), measures the
     flatbuffer exactly for ``constraints.target``, estimates its latency on
     ``constraints.latency_device`` and evaluates it with LiteRT on the
     validation data. The metrics hold :data:`MEASURED`, ``latency_ms``,
@@ -83,6 +107,8 @@ def measure_deployed(model, x_calibration, x_val, y_val, constraints, *,
                            seed=seed)  # fmt: skip
     except ConversionError as e:
         raise keras_tuner.errors.FailedTrialError(str(e)) from e
+    if genome is not None:
+        tflite = deploy_order(tflite, genome, quantization)
     convert_seconds = time.perf_counter() - start
     int8 = evaluate_tflite(tflite, x_val, y_val)
     metrics = score_flatbuffer(tflite, int8.accuracy, constraints)
@@ -381,7 +407,8 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         train_seconds = time.perf_counter() - start
         tflite, metrics = measure_deployed(deployed, x, x_val, y_val, self.local_oracle.constraints,
                                            calibration_samples=self.calibration_samples,
-                                           seed=self.local_oracle.seed)  # fmt: skip
+                                           seed=self.local_oracle.seed, genome=genome,
+                                           quantization=self.quantization)  # fmt: skip
         (trial_dir / "model.tflite").write_bytes(tflite)
         (trial_dir / "genome.json").write_text(genome.to_json(indent=1))
         metrics.update(val_accuracy=val_accuracy, train_seconds=train_seconds, epochs=float(epochs),
@@ -525,7 +552,7 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         model.save_weights(str(out / "weights.h5"))
         tflite, metrics = measure_deployed(model, x, x_val, y_val, self.oracle.constraints,
                                            calibration_samples=self.calibration_samples,
-                                           seed=self.oracle.seed)  # fmt: skip
+                                           seed=self.oracle.seed, genome=genome)  # fmt: skip
         (out / "model.tflite").write_bytes(tflite)
         keras.backend.clear_session()
         search = self.oracle.trial_metrics(trial)
