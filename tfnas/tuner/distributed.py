@@ -155,8 +155,7 @@ def launch(argv: list[str], workers: int) -> int:
     chief = subprocess.Popen(command, env={**base, "KERASTUNER_TUNER_ID": "chief"})
     crew = []
     for i in range(workers):
-        env = {**base, "KERASTUNER_TUNER_ID": f"tuner{i}", "TF_NUM_INTRAOP_THREADS": threads,
-               "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": threads}  # fmt: skip
+        env = {**base, "KERASTUNER_TUNER_ID": f"tuner{i}", "TF_NUM_INTRAOP_THREADS": threads}
         crew.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL))
     try:
         while chief.poll() is None:
