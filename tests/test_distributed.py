@@ -32,8 +32,6 @@ def _report(out):
 def _check_accounted(report, trials, unique_genomes=True):
     ids = [t["trial_id"] for t in report["trials"]]
     assert len(ids) == len(set(ids)) == trials
-    assert all(
-    )
     assert all(t["status"] == "completed" for t in report["trials"])
     if unique_genomes:  # no architecture trained twice (MSNAS re-samples on purpose)
         genomes = [json.dumps(t["genome"], sort_keys=True) for t in report["trials"]]
