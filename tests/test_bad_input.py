@@ -382,6 +382,56 @@ def test_bad_search_arguments(tuner, change, expected):
     assert not tuner.oracle.trials  # nothing trained, nothing recorded
 
 
+# ------------------------------------------------------ oracle and tuner (API)
+
+ORACLE_CASES = [
+    ({"max_trials": 0}, "max_trials must be an integer >= 1. Received: max_trials=0"),
+    ({"max_trials": None}, "max_trials=None"),
+    ({"max_trials": 2.5}, "max_trials=2.5"),
+    ({"seed": -1}, "seed must be an integer >= 0. Received: seed=-1"),
+    ({"seed": "0"}, "seed='0'"),
+    ({"max_rejections": 0}, "max_rejections=0"),
+    ({"max_consecutive_failed_trials": 0}, "max_consecutive_failed_trials=0"),
+    ({"proxy_pool": 0}, "proxy_pool must be an integer >= 1"),
+    ({"lease_seconds": 0}, "lease_seconds must be a positive number"),
+    ({"halving": {"min_epochs": 2, "max_epochs": 2}}, "halving needs max_epochs > min_epochs"),
+    ({"halving": {"rungs": 3}}, "Unknown halving settings ['rungs']"),
+    ({"proxy_weights": {"flops": 1}}, "Unknown hybrid weights ['flops']"),
+    ({"space": "micro"}, "space must be a tfnas SearchSpace. Received: str"),
+    ({"constraints": {"max_arena_bytes": 1000}}, "constraints must be a tfnas Constraints. Received: dict"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("change,expected", ORACLE_CASES)
+def test_bad_oracle_settings(change, expected):
+    from tfnas.strategies import RandomSearchOracle
+
+    kwargs = {"space": space(), "max_trials": 2, **change}
+    with pytest.raises(ValueError, match=_literal(expected)):
+        RandomSearchOracle(**kwargs)
+
+
+TUNER_CASES = [
+    ({"learning_rate": 0}, "learning_rate must be positive"),
+    ({"learning_rate": "fast"}, "learning_rate must be a number"),
+    ({"calibration_samples": 0}, "calibration_samples must be an integer >= 1"),
+    ({"prune_sparsity": 1.0}, "prune_sparsity must be a number in [0.0, 1.0)"),
+    ({"quantization": "int4"}, "quantization must be 'ptq' or 'qat'"),
+    ({"augment": "yes"}, "augment must be 'auto', True or False"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("change,expected", TUNER_CASES)
+def test_bad_tuner_settings(tmp_path, change, expected):
+    from tfnas.strategies import RandomSearchOracle
+    from tfnas.tuner import NASTuner
+
+    oracle = RandomSearchOracle(space(), max_trials=1)
+    with pytest.raises(ValueError, match=_literal(expected)):
+        NASTuner(oracle, directory=tmp_path, project_name="p", **change)
+    assert not (tmp_path / "p").exists()  # nothing written
+
+
 # -------------------------------------------------------------- genome JSON
 
 GENOME_CASES = [
@@ -404,7 +454,7 @@ def test_bad_genome_json(text, expected):
 
 BATTERY = (
     len(FLAG_CASES) + 2 * len(CONFIG_CASES) + len(MALFORMED) + 1 + len(DATA_CASES) + 6
-    + 1 + len(ARRAY_CASES) + len(SEARCH_CASES) + len(GENOME_CASES)
+    + 1 + len(ARRAY_CASES) + len(SEARCH_CASES) + len(GENOME_CASES) + len(ORACLE_CASES) + len(TUNER_CASES)
 )  # fmt: skip
 
 

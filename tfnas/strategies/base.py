@@ -91,6 +91,18 @@ class NASOracle(keras_tuner.Oracle):
         halving: dict | None = None,
         lease_seconds: float = 300.0,
     ) -> None:
+        from tfnas.validation import check_int
+
+        check_int("max_trials", max_trials, 1)
+        check_int("max_rejections", max_rejections, 1)
+        check_int("seed", seed, 0)
+        check_int("max_consecutive_failed_trials", max_consecutive_failed_trials, 1)
+        if not isinstance(space, SearchSpace):
+            raise ValueError(f"space must be a tfnas SearchSpace. Received: {type(space).__name__}")
+        if constraints is not None and not isinstance(constraints, Constraints):
+            raise ValueError(
+                f"constraints must be a tfnas Constraints. Received: {type(constraints).__name__}"
+            )
         super().__init__(
             objective=objective or keras_tuner.Objective("score", "min"),
             max_trials=max_trials,

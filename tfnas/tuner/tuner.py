@@ -40,7 +40,7 @@ from tfnas.strategies.base import NASOracle
 from tfnas.tflite.model import read_model
 from tfnas.tuner.distributed import heartbeat, leased_client, role, serve
 from tfnas.tuner.report import build_report, plot_pareto, write_report
-from tfnas.validation import check_arrays, check_int
+from tfnas.validation import check_arrays, check_int, check_number
 
 __all__ = [
     "NASTuner",
@@ -301,6 +301,14 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
             raise ValueError(
                 f"NASTuner needs a tfnas NASOracle. Received: oracle of type {type(oracle).__name__}"
             )
+        check_number("learning_rate", learning_rate, 0.0)
+        if not learning_rate > 0:
+            raise InputError(
+                f"learning_rate must be positive. Received: learning_rate={learning_rate!r}"
+            )
+        check_int("calibration_samples", calibration_samples, 1)
+        if prune_sparsity is not None:
+            check_number("prune_sparsity", prune_sparsity, 0.0, 1.0, high_open=True)
         self.quantization = quantization
         self.prune_sparsity = prune_sparsity
         self.learning_rate = learning_rate
