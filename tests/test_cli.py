@@ -136,3 +136,21 @@ def test_search_cli_bad_micronas_and_cell_settings(tmp_path, capsys, settings, e
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0]
     assert not out.exists()
+
+
+def test_devices_lists_the_catalogue_with_budgets(capsys):
+    from tfnas.objectives import DEVICES
+
+    assert main(["devices"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:3] == ["device", "MCU", "core"] and len(out) == len(DEVICES) + 2
+    nucleo = next(line for line in out if line.startswith("stm32f446re "))
+    # 128 KiB SRAM and 512 KiB flash, a quarter kept for the application.
+    assert "98,304" in nucleo and "393,216" in nucleo and "cortex-m-cmsis" in nucleo
+    assert main(["devices", "--json", "--headroom", "20000"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["stm32h743"]["max_arena_bytes"] == 512 * 1024 - 20000  # the contiguous block
+    assert main(["devices", "--headroom", "1.5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["tfnas devices: error: headroom must be a fraction in [0, 1) of the board's RAM "
+                   "and flash, or a whole number of bytes. Received: headroom=1.5"]  # fmt: skip

@@ -5,6 +5,7 @@ Subcommands:
 - ``tfnas search``: search under a device budget (see :mod:`tfnas.search`);
 - ``tfnas family RUN_DIR``: the model family of an MSNAS run's meta-graph;
 - ``tfnas inspect MODEL.tflite``: TFLM arena, flash, MACs (see :mod:`tfnas.inspection`);
+- ``tfnas devices``: the board catalogue with the budget each gives a model;
 - ``tfnas demo``: the pipeline on scikit-learn's 8x8 digits: sample a genome,
   print its analytic costs, build and train it, convert it to int8 and report
   the exact TFLM arena and the int8 accuracy.
@@ -315,15 +316,58 @@ def _family(argv: Sequence[str]) -> int:
     return 0
 
 
+def _devices(argv: Sequence[str]) -> int:
+    """List the board catalogue: memory, core, clock, TFLM target and the default budget."""
+    p = _Parser(prog="tfnas devices", description="The boards tfnas knows (use one with "
+                "`tfnas search --device NAME`).")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="one JSON object per board")
+    p.add_argument("--headroom", type=_fraction_or_bytes, default=0.25,
+                   help="RAM and flash kept for the application, as in tfnas search (default 0.25)")  # fmt: skip
+    args = p.parse_args(argv)
+    from dataclasses import asdict
+
+    from tfnas.objectives import DEVICES
+    from tfnas.validation import check_headroom
+
+    rows = []
+    try:
+        check_headroom(args.headroom)
+        for device in DEVICES.values():
+            budget = device.budget(ram_headroom=args.headroom, flash_headroom=args.headroom)
+            rows.append({**asdict(device), "max_arena_bytes": budget.max_arena_bytes,
+                         "max_flash_bytes": budget.max_flash_bytes})  # fmt: skip
+    except ValueError as e:
+        print(f"tfnas devices: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    head = (f"{'device':<26} {'MCU':<30} {'core':<11} {'MHz':>4} {'SRAM KiB':>9} {'flash KiB':>9}  "
+            f"{'target':<15} {'arena bound B':>13} {'flash bound B':>13}")  # fmt: skip
+    print(head)
+    for r in rows:
+        sram = f"{r['sram_bytes'] // 1024}" + (
+            f" ({r['contiguous_sram_bytes'] // 1024})" if r["contiguous_sram_bytes"] else ""
+        )
+        print(f"{r['name']:<26} {r['mcu']:<30} {r['core']:<11} {r['clock_mhz']:>4} {sram:>9} "
+              f"{r['flash_bytes'] // 1024:>9}  {r['target']:<15} {r['max_arena_bytes']:>13,} "
+              f"{r['max_flash_bytes']:>13,}")  # fmt: skip
+    print(f"bounds keep a headroom of {args.headroom} for the application; SRAM in parentheses: the "
+          "largest contiguous block, which the arena must fit in")  # fmt: skip
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tfnas`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"inspect": None, "demo": _demo, "search": _search, "family": _family}
+    commands = {"inspect": None, "demo": _demo, "search": _search, "family": _family,
+                "devices": _devices}  # fmt: skip
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: tfnas {search,family,inspect,demo} ...\n\n"
+        print("usage: tfnas {search,family,inspect,devices,demo} ...\n\n"
               "  search                 search architectures under a device budget (tfnas search -h)\n"
               "  family RUN_DIR         train and measure an MSNAS run's model family (tfnas family -h)\n"
               "  inspect MODEL.tflite   TFLM arena, flash and MACs of a model (tfnas inspect -h)\n"
+              "  devices                the board catalogue: SRAM, flash, core, clock, target\n"
               "  demo                   sample, train, quantize and measure a model on 8x8 digits",
               file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)  # fmt: skip
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from tfnas.errors import InputError
-from tfnas.validation import check_choice, check_int, check_keys
+from tfnas.validation import check_choice, check_headroom, check_int, check_keys
 
 __all__ = ["SearchConfig", "run_search", "load_config", "check_config"]
 
@@ -137,13 +137,7 @@ def check_config(config: SearchConfig) -> None:
     check_choice("quantization", c.quantization, ["ptq", "qat"])
     if c.device is not None:
         check_choice("device", c.device, sorted(DEVICES))
-    if isinstance(c.headroom, bool) or not isinstance(c.headroom, (int, float)) or (
-        isinstance(c.headroom, float) and not 0.0 <= c.headroom < 1.0
-    ) or c.headroom < 0:  # fmt: skip
-        raise InputError(
-            "headroom must be a fraction in [0, 1) of the board's RAM and flash, or a whole "
-            f"number of bytes. Received: headroom={c.headroom!r}"
-        )
+    check_headroom(c.headroom)
     if c.population is not None and c.sample is not None and c.sample > c.population:
         raise InputError(f"sample must not exceed population. Received: sample={c.sample}, "
                          f"population={c.population}")  # fmt: skip

@@ -21,7 +21,15 @@ import numpy as np
 
 from tfnas.errors import InputError
 
-__all__ = ["check_int", "check_number", "check_choice", "check_keys", "check_arrays", "closest"]
+__all__ = [
+    "check_int",
+    "check_number",
+    "check_choice",
+    "check_keys",
+    "check_arrays",
+    "check_headroom",
+    "closest",
+]
 
 
 def closest(name: str, valid: Iterable[str]) -> str:
@@ -87,6 +95,21 @@ def check_choice(name: str, value, choices: Sequence[str]):
         raise InputError(
             f"{name} must be one of {list(choices)}. Received: {name}={value!r}"
             + (closest(value, choices) if isinstance(value, str) else "")
+        )
+    return value
+
+
+def check_headroom(value, name: str = "headroom"):
+    """A board budget's headroom: a fraction in [0, 1) of RAM and flash, or whole bytes >= 0."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or (isinstance(value, (float, np.floating)) and not 0.0 <= value < 1.0)
+        or value < 0
+    ):
+        raise InputError(
+            f"{name} must be a fraction in [0, 1) of the board's RAM and flash, or a whole "
+            f"number of bytes. Received: {name}={value!r}"
         )
     return value
 
