@@ -154,3 +154,23 @@ def test_devices_lists_the_catalogue_with_budgets(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["tfnas devices: error: headroom must be a fraction in [0, 1) of the board's RAM "
                    "and flash, or a whole number of bytes. Received: headroom=1.5"]  # fmt: skip
+
+
+def test_search_prints_only_tfnas_lines_unless_asked(tmp_path):
+    # TensorFlow's start-up lines, absl and the converter's per-model line are silenced;
+    # TFNAS_TF_LOGS=1 brings them back.
+    import os
+
+    argv = [sys.executable, "-m", "tfnas", "search", "--max-trials", "1", "--epochs", "1"]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # the user's default
+    quiet = subprocess.run(
+        [*argv, "--out", str(tmp_path / "a")], capture_output=True, text=True, env=env
+    )
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert quiet.stderr == ""
+    lines = quiet.stdout.splitlines()
+    assert lines[0].startswith("[tfnas] trial 0 (1/1)") and lines[-1].startswith("wrote ")
+    assert len(lines) == 3
+    loud = subprocess.run([*argv, "--out", str(tmp_path / "b")], capture_output=True, text=True,
+                          env={**env, "TFNAS_TF_LOGS": "1"})  # fmt: skip
+    assert loud.returncode == 0 and "fully_quantize" in loud.stderr

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from tfnas._quiet import quiet
 from tfnas._tf import keras, tf
 from tfnas.errors import ConversionError
 
@@ -106,7 +107,8 @@ def to_tflite(
             converter.inference_input_type = tf.int16
             converter.inference_output_type = tf.int16
     try:
-        return bytes(converter.convert())
+        with quiet():  # the converter's C++ chatter (one `fully_quantize: ...` line per model)
+            return bytes(converter.convert())
     except Exception as e:  # the converter raises many types; keep its message
         message = " ".join(str(e).split())
         raise ConversionError(f"The TFLite converter failed (mode={mode}): {message[:500]}") from e

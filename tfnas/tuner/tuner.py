@@ -13,6 +13,8 @@ completed trial.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
@@ -319,8 +321,9 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
             )
         self.augment = augment
         self.verbose = verbose
-        super().__init__(oracle, hypermodel=None, directory=str(directory or "tfnas_runs"),
-                         project_name=project_name or "search", overwrite=overwrite)  # fmt: skip
+        with contextlib.redirect_stdout(io.StringIO()):  # keras-tuner's "Reloading Tuner from ..."
+            super().__init__(oracle, hypermodel=None, directory=str(directory or "tfnas_runs"),
+                             project_name=project_name or "search", overwrite=overwrite)  # fmt: skip
         #: The tfnas oracle (on a worker, ``self.oracle`` is keras-tuner's client for the chief's).
         self.local_oracle = oracle
         #: ``"chief"``, ``"worker"`` or ``None`` (keras-tuner's KERASTUNER_* environment variables).
@@ -334,6 +337,10 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         saved = getattr(self.oracle, "saved_constraints", None)
         if saved is not None and saved != self.oracle.constraints.to_dict():
             self.rescore()
+        if verbose and self.role != "worker" and oracle.trials:
+            done = len(oracle.completed_trials())
+            print(f"[tfnas] resuming the search in {self.project_dir}: {done} completed trials kept",
+                  flush=True)  # fmt: skip
 
     @property
     def target(self) -> str:
