@@ -182,3 +182,36 @@ def test_subprocess_good_model():
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["min_arena_bytes"] == 3920
+
+
+def test_main_all_targets_side_by_side_against_the_truth(capsys):
+    # The three TFLM builds' arena for one model, each equal to the real build's number.
+    truth = {
+        target: json.loads((SHARED / "tflm" / "truth" / folder / f"{C16.stem}.json").read_text())
+        for target, folder in (("host", "x86_64"), ("cortex-m", "eabi32"), ("cortex-m-cmsis", "eabi32_cmsis"))
+    }  # fmt: skip
+    assert main([str(C16), "--json", "--target", "all"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["target"] == "host" and set(report["targets"]) == set(truth)
+    for target, real in truth.items():
+        assert report["targets"][target]["arena_bytes"] == real["arena_used_bytes"], target
+    assert main([str(C16), "--target", "all"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["target", "cortex-m", "cortex-m-cmsis", "host"]
+    arena = table[3].split()
+    assert arena[-3:] == [
+        f"{truth[t]['arena_used_bytes']:,}" for t in ("cortex-m", "cortex-m-cmsis", "host")
+    ]
+    # The default says it is the default, and how to choose.
+    assert main([str(C16)]) == 0
+    assert "host (the default; use --target cortex-m" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_main_all_targets_marks_a_refusing_build(capsys):
+    path = MODELS / "c28_dag_8x8x1_int16x8_of_c03.tflite"
+    assert main([str(path), "--json", "--target", "all"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (
+        "refused" in report["targets"]["cortex-m-cmsis"]
+        and "arena_bytes" in report["targets"]["cortex-m"]
+    )

@@ -185,24 +185,61 @@ def inspect(
     }
 
 
-def format_table(report: Mapping[str, Any]) -> str:
-    """Render an :func:`inspect` report as a readable text table."""
-    rows = [
-        ("target", report["target"]),
-        ("planned (head) bytes", f"{report['planned_bytes']:,}"),
-        ("persistent (tail) bytes", f"{report['persistent_bytes']:,}"),
-        ("arena bytes (head + tail)", f"{report['arena_bytes']:,}"),
-        (
-            "smallest working arena",
-            f"{report['min_arena_bytes']:,}"
-            + ("" if report.get("exact", True) else " (upper bound: not exact, see below)"),
-        ),
+_PER_TARGET = ("planned_bytes", "persistent_bytes", "arena_bytes", "min_arena_bytes", "exact")
+
+
+def format_table(report: Mapping[str, Any], default_target: bool = False) -> str:
+    """Render an :func:`inspect` report as a readable text table.
+
+    With ``report["targets"]`` (``tfnas inspect --target all``) the arena rows
+    show every target side by side.
+    """
+    if "targets" in report:
+        names = list(report["targets"])
+        per = report["targets"]
+        upper = (
+            ""
+            if all(per[n].get("exact", True) for n in names)
+            else " (upper bound where not exact)"
+        )
+
+        def cell(n: str, key: str) -> str:
+            return f"{'refused':>14}" if "refused" in per[n] else f"{per[n][key]:>14,}"
+
+        rows = [
+            ("target", "  ".join(f"{n:>14}" for n in names)),
+            *(
+                (label, "  ".join(cell(n, key) for n in names) + (upper if key == "min_arena_bytes" else ""))
+                for label, key in (("planned (head) bytes", "planned_bytes"),
+                                   ("persistent (tail) bytes", "persistent_bytes"),
+                                   ("arena bytes (head + tail)", "arena_bytes"),
+                                   ("smallest working arena", "min_arena_bytes"))
+            ),
+        ]  # fmt: skip
+    else:
+        note = (" (the default; use --target cortex-m or cortex-m-cmsis for a microcontroller, "
+                "--target all for all three)") if default_target else ""  # fmt: skip
+        rows = [
+            ("target", report["target"] + note),
+            ("planned (head) bytes", f"{report['planned_bytes']:,}"),
+            ("persistent (tail) bytes", f"{report['persistent_bytes']:,}"),
+            ("arena bytes (head + tail)", f"{report['arena_bytes']:,}"),
+            (
+                "smallest working arena",
+                f"{report['min_arena_bytes']:,}"
+                + ("" if report.get("exact", True) else " (upper bound: not exact, see below)"),
+            ),
+        ]
+    rows += [
         ("flash bytes", f"{report['flash_bytes']:,}"),
         ("weights bytes", f"{report['weights_bytes']:,}"),
         ("MACs", f"{report['macs']:,}"),
         ("params", f"{report['params']:,}"),
         ("operators", str(len(report["ops"]))),
-        ("peak at operator", str(report["peak_op"])),
+        (
+            "peak at operator",
+            str(report["peak_op"]) + (f" ({report['target']})" if "targets" in report else ""),
+        ),
     ]
     if "reorder" in report:
         r = report["reorder"]
@@ -293,7 +330,8 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="tfnas inspect", description="TFLM arena, flash and compute of a model.")
     p.add_argument("model", help="path to a .tflite file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--target", default="host", choices=sorted(TARGETS), help="TFLM build")
+    p.add_argument("--target", choices=[*sorted(TARGETS), "all"],
+                   help="TFLM build whose rules apply (default host; 'all': the three side by side)")  # fmt: skip
     p.add_argument("--reorder", metavar="OUT.tflite", help="write the best operator order")
     p.add_argument("--plot", metavar="FILE.png", help="save a memory plot")
     return p
@@ -306,14 +344,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     stderr), 1 when TFLM would refuse the model on the target.
     """
     args = _parser().parse_args(argv)
+    target = "host" if args.target in (None, "all") else args.target
     try:
         data = read_model(Path(args.model))
-        report = inspect(data, target=args.target)
+        report = inspect(data, target=target)
+        if args.target == "all":
+            report["targets"] = {}
+            for name in sorted(TARGETS):
+                try:
+                    other = report if name == target else inspect(data, target=name)
+                except UnsupportedModelError as exc:  # e.g. int16x8 per-channel FC with CMSIS-NN
+                    report["targets"][name] = {"refused": _one_line(exc)}
+                    continue
+                report["targets"][name] = {key: other[key] for key in _PER_TARGET}
         if args.reorder:
             from tfnas.memory.reorder import best_order
             from tfnas.tflite.writer import reorder_operators
 
-            found = best_order(data, target=args.target)
+            found = best_order(data, target=target)
             Path(args.reorder).write_bytes(reorder_operators(data, found.order))
             report["reorder"] = {
                 "path": str(args.reorder),
@@ -337,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        print(format_table(report))
+        print(format_table(report, default_target=args.target is None))
     return 0
 
 
