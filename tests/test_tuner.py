@@ -196,3 +196,26 @@ def test_halving_continues_from_the_parent_and_final_fit_replaces_best(tmp_path)
     again = run_search(config, verbose=0)
     assert again["final"] == final
     assert (out / "search" / "final" / final["best"] / "model.tflite").stat().st_mtime_ns == mtime
+
+
+def test_front_2d_is_a_staircase_and_the_plot_has_three_views(tmp_path):
+    from tfnas.tuner.report import front_2d, plot_pareto
+
+    def row(i, acc, arena, flash, macs, feasible=True):
+        return {"trial_id": str(i), "status": "completed", "int8_accuracy": acc, "arena_bytes": arena,
+                "flash_bytes": flash, "macs": macs, "feasible": feasible}  # fmt: skip
+
+    rows = [row(0, 0.90, 9000, 40000, 900_000), row(1, 0.49, 8000, 9000, 1_000),  # small but poor
+            row(2, 0.95, 12000, 50000, 2_000_000), row(3, 0.93, 12000, 30000, 500_000),
+            row(4, 0.97, 30000, 60000, 3_000_000, feasible=False)]  # fmt: skip
+    feasible = [r for r in rows if r["feasible"]]
+    # Accuracy against arena: 1 (smallest), 0, then 2 (3 has the same arena and less accuracy).
+    assert [r["trial_id"] for r in front_2d(feasible, "arena_bytes")] == ["1", "0", "2"]
+    # Against flash, 0 (40,000 B, 0.90) is dominated by 3 (30,000 B, 0.93).
+    assert [r["trial_id"] for r in front_2d(feasible, "flash_bytes")] == ["1", "3", "2"]
+    accuracies = [r["int8_accuracy"] for r in front_2d(feasible, "macs")]
+    assert accuracies == sorted(accuracies)
+    report = {"trials": rows, "pareto": ["0", "1", "2", "3"], "target": "cortex-m",
+              "constraints": {"max_arena_bytes": 20000, "arena": "total", "max_flash_bytes": 64000}}  # fmt: skip
+    plot_pareto(report, tmp_path / "p.png")
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"

@@ -7,7 +7,14 @@ from pathlib import Path
 
 from tfnas.objectives import Constraints, hypervolume, pareto_front
 
-__all__ = ["PARETO_OBJECTIVES", "REPORT_FIELDS", "build_report", "write_report", "plot_pareto"]
+__all__ = [
+    "PARETO_OBJECTIVES",
+    "REPORT_FIELDS",
+    "build_report",
+    "write_report",
+    "plot_pareto",
+    "front_2d",
+]
 
 PARETO_OBJECTIVES = (
     ("int8_accuracy", "max"),
@@ -131,42 +138,71 @@ def _dumps(report: dict) -> str:
     return "{\n" + ",\n".join(fields) + "\n}\n"
 
 
+def front_2d(rows: list[dict], key: str) -> list[dict]:
+    """The rows on the 2-D front of int8 accuracy (max) against ``key`` (min), by ``key``.
+
+    A row is on it when no other row has at most its ``key`` and a higher
+    accuracy; walking by increasing ``key``, accuracy strictly increases.
+    """
+    ordered = sorted(rows, key=lambda r: (r[key], -r["int8_accuracy"], r["trial_id"]))
+    front, best = [], -1.0
+    for r in ordered:
+        if r["int8_accuracy"] > best:
+            front.append(r)
+            best = r["int8_accuracy"]
+    return front
+
+
+_VIEWS = (("arena_bytes", "max_arena_bytes", "TFLM arena bytes"),
+          ("flash_bytes", "max_flash_bytes", "flash bytes"),
+          ("macs", "max_macs", "MACs"))  # fmt: skip
+
+
 def plot_pareto(report: dict, path: str | Path) -> None:
-    """Scatter int8 accuracy against arena bytes; Pareto-front trials highlighted."""
+    """int8 accuracy against arena, flash and MACs, one panel each, with the fronts marked.
+
+    In each panel: infeasible trials grey, feasible ones blue, the 2-D front
+    of accuracy against that resource (feasible trials) as a red step line,
+    and the other members of the report's 4-objective front as hollow red
+    circles. The bound, where set, is a dashed line.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import EngFormatter
 
     done = [r for r in report["trials"] if r["status"] == "completed"]
-    front = set(report["pareto"])
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for feasible, colour, label in (
-        (True, "tab:blue", "feasible"),
-        (False, "tab:grey", "infeasible"),
-    ):
-        pts = [r for r in done if r.get("feasible") == feasible and r["trial_id"] not in front]
-        ax.scatter(
-            [r["arena_bytes"] for r in pts],
-            [r["int8_accuracy"] for r in pts],
-            c=colour,
-            s=18,
-            label=label,
-        )
-    pts = sorted((r for r in done if r["trial_id"] in front), key=lambda r: r["arena_bytes"])
-    ax.plot(
-        [r["arena_bytes"] for r in pts],
-        [r["int8_accuracy"] for r in pts],
-        "o-",
-        c="tab:red",
-        label="Pareto front",
-    )
-    bound = report["constraints"].get("max_arena_bytes")
-    if bound and report["constraints"].get("arena") == "total":
-        ax.axvline(bound, ls="--", c="k", lw=1, label="arena bound")
-    ax.set_xlabel(f"TFLM arena bytes ({report['target']})")
-    ax.set_ylabel("int8 accuracy")
-    ax.legend(fontsize=8)
+    feasible = [r for r in done if r.get("feasible")]
+    pareto = set(report["pareto"])
+    constraints = report["constraints"]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
+    for ax, (key, bound_key, label) in zip(axes, _VIEWS, strict=True):
+        for rows, colour, name in ((feasible, "tab:blue", "feasible"),
+                                   ([r for r in done if not r.get("feasible")], "tab:grey", "infeasible")):  # fmt: skip
+            if rows:
+                ax.scatter([r[key] for r in rows], [r["int8_accuracy"] for r in rows], c=colour,
+                           s=16, label=name, zorder=2)  # fmt: skip
+        line = front_2d(feasible, key)
+        if line:
+            xs = [r[key] for r in line]
+            ys = [r["int8_accuracy"] for r in line]
+            ax.step(xs, ys, where="post", c="tab:red", lw=1.5, zorder=3)
+            ax.scatter(xs, ys, c="tab:red", s=28, zorder=4, label=f"front: accuracy vs {label}")
+        on_line = {r["trial_id"] for r in line}
+        others = [r for r in feasible if r["trial_id"] in pareto and r["trial_id"] not in on_line]
+        if others:
+            ax.scatter([r[key] for r in others], [r["int8_accuracy"] for r in others], s=46,
+                       facecolors="none", edgecolors="tab:red", zorder=4,
+                       label="other 4-objective front members")  # fmt: skip
+        bound = constraints.get(bound_key)
+        if bound and (key != "arena_bytes" or constraints.get("arena") == "total"):
+            ax.axvline(bound, ls="--", c="k", lw=1, label="bound")
+        suffix = f" ({report['target']})" if key == "arena_bytes" else ""
+        ax.set_xlabel(label + suffix)
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 5k, 100k, 1.2M
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0].set_ylabel("int8 accuracy")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
