@@ -219,3 +219,20 @@ def test_front_2d_is_a_staircase_and_the_plot_has_three_views(tmp_path):
               "constraints": {"max_arena_bytes": 20000, "arena": "total", "max_flash_bytes": 64000}}  # fmt: skip
     plot_pareto(report, tmp_path / "p.png")
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_progress_line_before_any_feasible_trial(tmp_path, capsys):
+    # The line printed after each trial names the best feasible trial, or says there is none yet.
+    from tfnas.tuner import NASTuner
+
+    oracle = RandomSearchOracle(space(), Constraints(max_arena_bytes=50_000), max_trials=1, seed=0)
+    tuner = NASTuner(oracle, directory=tmp_path, project_name="p", verbose=1)
+    x, y = tiny_data(48, 0)
+    tuner.search(x, y, epochs=1, batch_size=16)
+    assert "| best 0 acc" in capsys.readouterr().out
+    report = tuner.report()
+    report["best"] = None  # as when every completed trial is over a bound
+    report["trials"][0]["feasible"] = False
+    tuner._print_progress(oracle.trials["0"], report)
+    line = capsys.readouterr().out
+    assert "OVER" in line and "| no feasible trial yet" in line

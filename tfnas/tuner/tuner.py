@@ -252,6 +252,28 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+class _LiveLine(keras.callbacks.Callback):
+    """One line, rewritten in place, saying where the running trial is (terminals only)."""
+
+    def __init__(self, trial_id: str, epochs: int) -> None:
+        super().__init__()
+        self.trial_id, self.epochs = trial_id, epochs
+        self.start = time.perf_counter()
+
+    def show(self, what: str) -> None:
+        elapsed = time.perf_counter() - self.start
+        print(
+            f"\r\x1b[K[tfnas] trial {self.trial_id}: {what} ({elapsed:.0f} s)", end="", flush=True
+        )
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        logs = logs or {}
+        scores = "".join(
+            f"  {k} {v:.3f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_accuracy")
+        )
+        self.show(f"epoch {epoch + 1}/{self.epochs}{scores}")
+
+
 class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
     """Search architectures with a tfnas oracle, as a Keras user expects.
 
@@ -398,9 +420,11 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         parent = values.get("tuner/trial_id")
         if parent:  # successive halving: continue from the parent's weights
             model.load_weights(str(Path(self.get_trial_dir(parent)) / "weights.h5"))
+        live = _LiveLine(trial.trial_id, epochs) if self._live() else None
         fit_callbacks = [
             *(callbacks or []),
             keras.callbacks.TensorBoard(log_dir=str(trial_dir / "logs")),
+            *([live] if live else []),
         ]
         fit_recipe(model, x, y, epochs=epochs, initial_epoch=initial_epoch, batch_size=batch_size,
                    learning_rate=self.learning_rate, augment=self.augment,
@@ -420,6 +444,8 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
             deployed.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
             match_pooling_ranges(deployed)
         train_seconds = time.perf_counter() - start
+        if live:
+            live.show("converting to int8 and measuring the arena")
         tflite, metrics = measure_deployed(deployed, x, x_val, y_val, self.local_oracle.constraints,
                                            calibration_samples=self.calibration_samples,
                                            seed=self.local_oracle.seed, genome=genome,
@@ -430,6 +456,10 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
                        seconds=time.perf_counter() - start)  # fmt: skip
         keras.backend.clear_session()
         return metrics
+
+    def _live(self) -> bool:
+        """A live line during each trial: only on a terminal, never on a worker."""
+        return bool(self.verbose) and self.role != "worker" and sys.stdout.isatty()
 
     def _compile(self, model, learning_rate: float | None = None) -> None:
         model.compile(keras.optimizers.Adam(learning_rate or self.learning_rate),
@@ -612,23 +642,29 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         done = sum(r["status"] == "completed" for r in report["trials"])
         if row["status"] != "completed":
             message = (trial.message or "").strip().splitlines()
+            if self._live():
+                print("\r\x1b[K", end="")  # clear the live line
             print(
                 f"[tfnas] trial {trial.trial_id} {row['status']}: {message[-1] if message else ''}",
                 file=sys.stderr,
             )
             return
-        best = next(r for r in report["trials"] if r["trial_id"] == report["best"])
+        best = next((r for r in report["trials"] if r["trial_id"] == report["best"]), None)
+        best_text = (f"best {best['trial_id']} acc {best['int8_accuracy']:.3f}" if best
+                     else "no feasible trial yet")  # fmt: skip
         summary = self.oracle.trial_genome(trial).summary()
         if "rung" in row:  # successive halving: which rung, and from which parent
             parent = f" from {row['parent']}" if row.get("parent") else ""
             summary = f"rung {row['rung']} ({int(row['epochs'])} ep){parent} {summary}"
         if "worker" in row:
             summary = f"on {row['worker']} {summary}"
+        if self._live():
+            print("\r\x1b[K", end="")  # clear the live line
         print(
             f"[tfnas] trial {trial.trial_id} ({done}/{self.oracle.max_trials}) {summary[:48]:<48} "
             f"int8 acc {row['int8_accuracy']:.3f}  arena {row['arena_bytes']:>8,} B  flash {row['flash_bytes']:>8,} B  "
             f"MACs {row['macs']:>11,}  {'ok ' if row['feasible'] else 'OVER'} {row['seconds']:6.1f} s  "
-            f"| best {best['trial_id']} acc {best['int8_accuracy']:.3f}  rejected {len(report['rejected'])}",
+            f"| {best_text}  rejected {len(report['rejected'])}",
             flush=True,
         )
 
