@@ -1,5 +1,6 @@
 """tfnas.export: C arrays, arena constant, op resolver, board programs."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -494,3 +495,80 @@ def test_export_does_not_import_tensorflow(tmp_path):
     cmd = [sys.executable, "-c", code]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+@needs_models
+def test_export_cli_any_model_with_and_without_a_board(tmp_path, capsys):
+    from tfnas.cli import main
+
+    truth = json.loads(
+        (SHARED / "tflm" / "truth" / "eabi32_cmsis" / f"{C16.stem}.json").read_text()
+    )
+    assert main(["export", str(C16), "--out", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    header = (tmp_path / "c" / "model_data.h").read_text()
+    size = int(re.search(r"constexpr int kTensorArenaSize = (\d+);", header).group(1))
+    assert f"kTensorArenaSize {size:,} B on cortex-m" in out[0]
+    assert out[1] == f"wrote {tmp_path / 'c'}/model_data.cc, model_data.h"
+    # A catalogue board picks its template and its TFLM build (CMSIS-NN for the Nano 33 BLE).
+    sketch = tmp_path / "nano"
+    assert (
+        main(["export", str(C16), "--out", str(sketch), "--board", "arduino-nano-33-ble-sense"])
+        == 0
+    )
+    assert "on cortex-m-cmsis" in capsys.readouterr().out
+    assert sorted(p.name for p in sketch.iterdir()) == [
+        "model_data.cpp",
+        "model_data.h",
+        "nano.ino",
+    ]
+    header = (sketch / "model_data.h").read_text()
+    size = int(re.search(r"constexpr int kTensorArenaSize = (\d+);", header).group(1))
+    assert (
+        size == truth["min_arena_bytes_multiple_of_16"]
+    )  # the real CMSIS-NN build's smallest arena
+    assert "tflite::MicroMutableOpResolver<" in (sketch / "nano.ino").read_text()
+    assert (
+        main(
+            [
+                "export",
+                str(C16),
+                "--out",
+                str(tmp_path / "s"),
+                "--board",
+                "stm32",
+                "--headroom",
+                "100",
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "s" / "main.cc").exists()
+    capsys.readouterr()
+
+
+@needs_models
+@pytest.mark.parametrize("argv,expected", [
+    (["--board", "ardiuno"], "(did you mean 'arduino'?)"),
+    (["--board", "esp32-s3"], "No project template for esp32-s3 yet"),
+    (["--headroom", "-16"], "headroom must be an integer >= 0. Received: headroom=-16"),
+    (["--target", "m4"], "argument --target: invalid choice: 'm4'"),
+])  # fmt: skip
+def test_export_cli_bad_arguments(tmp_path, capsys, argv, expected):
+    from tfnas.cli import main
+
+    assert main(["export", str(C16), "--out", str(tmp_path / "o"), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_export_cli_bad_model(tmp_path, capsys):
+    from tfnas.cli import main
+
+    (tmp_path / "m.tflite").write_bytes(b"not a model at all")
+    assert main(["export", str(tmp_path / "m.tflite"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["export", str(tmp_path / "none.tflite"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "Not a TFLite flatbuffer" in err[0] and "does not exist" in err[1]
+    assert not (tmp_path / "o").exists()

@@ -6,6 +6,7 @@ Subcommands:
 - ``tfnas family RUN_DIR``: the model family of an MSNAS run's meta-graph;
 - ``tfnas inspect MODEL.tflite``: TFLM arena, flash, MACs (see :mod:`tfnas.inspection`);
 - ``tfnas devices``: the board catalogue with the budget each gives a model;
+- ``tfnas export MODEL.tflite --out DIR [--board ...]``: firmware sources for any model;
 - ``tfnas demo``: the pipeline on scikit-learn's 8x8 digits: sample a genome,
   print its analytic costs, build and train it, convert it to int8 and report
   the exact TFLM arena and the int8 accuracy.
@@ -316,6 +317,78 @@ def _family(argv: Sequence[str]) -> int:
     return 0
 
 
+def _export(argv: Sequence[str]) -> int:
+    """Write the firmware files for any .tflite: C array, op resolver, arena; a board program."""
+    p = _Parser(prog="tfnas export", description="The C sources for a .tflite model (its bytes, "
+                "an op resolver with exactly its operators, kTensorArenaSize from the memory model) "
+                "and, with --board, a TFLM program for the board.")  # fmt: skip
+    p.add_argument("model", help="a .tflite file")
+    p.add_argument(
+        "--out", required=True, help="folder to write into (for Arduino: the sketch folder)"
+    )
+    p.add_argument("--board", help="arduino or stm32 (the templates in deploy/), or a board from "
+                   "`tfnas devices` (its template and TFLM target)")  # fmt: skip
+    p.add_argument("--target", choices=["host", "cortex-m", "cortex-m-cmsis"],
+                   help="TFLM build the arena is sized for (default: the board's, else cortex-m)")  # fmt: skip
+    p.add_argument("--headroom", type=int, default=0, help="extra arena bytes (default 0)")
+    p.add_argument("--name", default="g_model", help="the C array's name (default g_model)")
+    args = p.parse_args(argv)
+    from tfnas.errors import TfnasError
+    from tfnas.objectives import DEVICES
+    from tfnas.validation import check_int, closest
+
+    try:
+        check_int("headroom", args.headroom, 0)
+        template, device_target = None, None
+        if args.board is not None:
+            if args.board in ("arduino", "stm32"):
+                template = args.board
+            elif args.board in DEVICES:
+                device = DEVICES[args.board]
+                template = "arduino" if device.name.startswith("arduino") else (
+                    "stm32" if device.name.startswith("stm32") else None)  # fmt: skip
+                if template is None:
+                    raise ValueError(f"No project template for {device.name} yet. Expected --board "
+                                     "arduino or stm32, or no --board for the C files alone. "
+                                     f"Received: --board {args.board}")  # fmt: skip
+                device_target = device.target
+            else:
+                raise ValueError(
+                    f"Unknown board. Expected arduino, stm32 or one of {sorted(DEVICES)}"
+                    f"{closest(args.board, ['arduino', 'stm32', *DEVICES])}. Received: --board {args.board}"
+                )
+        target = args.target or device_target or "cortex-m"
+        from tfnas.export import write_c_files
+        from tfnas.export.boards import render_board
+        from tfnas.inspection import inspect
+
+        model = Path(args.model)
+        if not model.is_file():
+            raise ValueError(
+                f"{model} does not exist. Expected a .tflite file. Received: {args.model}"
+            )
+        report = inspect(
+            model.read_bytes(), target=target
+        )  # refuses a malformed or unsupported model
+        if template:
+            written = render_board(template, model.read_bytes(), args.out, name=args.name,
+                                   target=target, arena_headroom_bytes=args.headroom)  # fmt: skip
+        else:
+            written = list(write_c_files(model.read_bytes(), args.out, name=args.name, target=target,
+                                         arena_headroom_bytes=args.headroom))  # fmt: skip
+    except (TfnasError, ValueError, OSError) as e:
+        print(f"tfnas export: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    import re
+
+    header = next(p for p in written if p.suffix == ".h").read_text()  # say what was written
+    arena = int(re.search(r"constexpr int kTensorArenaSize = (\d+);", header).group(1))
+    print(f"{model.name}: {len(report['ops'])} operators, flash {report['flash_bytes']:,} B, "
+          f"kTensorArenaSize {arena:,} B on {target}")  # fmt: skip
+    print(f"wrote {Path(args.out)}/" + ", ".join(p.name for p in written))
+    return 0
+
+
 def _devices(argv: Sequence[str]) -> int:
     """List the board catalogue: memory, core, clock, TFLM target and the default budget."""
     p = _Parser(prog="tfnas devices", description="The boards tfnas knows (use one with "
@@ -361,12 +434,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tfnas`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"inspect": None, "demo": _demo, "search": _search, "family": _family,
-                "devices": _devices}  # fmt: skip
+                "devices": _devices, "export": _export}  # fmt: skip
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: tfnas {search,family,inspect,devices,demo} ...\n\n"
+        print("usage: tfnas {search,family,inspect,export,devices,demo} ...\n\n"
               "  search                 search architectures under a device budget (tfnas search -h)\n"
               "  family RUN_DIR         train and measure an MSNAS run's model family (tfnas family -h)\n"
               "  inspect MODEL.tflite   TFLM arena, flash and MACs of a model (tfnas inspect -h)\n"
+              "  export MODEL.tflite    C array, op resolver, arena and a board program (tfnas export -h)\n"
               "  devices                the board catalogue: SRAM, flash, core, clock, target\n"
               "  demo                   sample, train, quantize and measure a model on 8x8 digits",
               file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)  # fmt: skip
