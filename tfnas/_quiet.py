@@ -16,7 +16,7 @@ import threading
 
 __all__ = ["quiet", "tf_logs_wanted"]
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a quiet block may call another
 
 
 def tf_logs_wanted() -> bool:
