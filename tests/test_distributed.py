@@ -38,6 +38,7 @@ def _check_accounted(report, trials, unique_genomes=True):
         assert len(set(genomes)) == trials
 
 
+@pytest.mark.slow
 def test_two_workers_finish_a_search_with_no_duplicate(tmp_path, task):
     out = tmp_path / "o"
     done = subprocess.run([sys.executable, "-m", "tfnas", "search", *task, "--max-trials", "4",
