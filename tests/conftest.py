@@ -31,3 +31,15 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"../shared is not beside the repository (looked in {SHARED})")
     return SHARED
+
+
+@pytest.fixture
+def data_file(tmp_path) -> Path:
+    """A tiny three-class 8x8 task as an .npz (96 training and 48 test images)."""
+    from tests.test_tuner import tiny_data
+
+    path = tmp_path / "tiny.npz"
+    x, y = tiny_data(96, 0)
+    xt, yt = tiny_data(48, 1)
+    np.savez(path, x_train=x, y_train=y, x_test=xt, y_test=yt)
+    return path

@@ -3,26 +3,29 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
-from tests.test_tuner import tiny_data
+from tfnas.tuner.distributed import _free_port
 
 
 @pytest.fixture
-def task(tmp_path):
-    path = tmp_path / "tiny.npz"
-    x, y = tiny_data(96, 0)
-    xt, yt = tiny_data(48, 1)
-    np.savez(path, x_train=x, y_train=y, x_test=xt, y_test=yt)
+def task(tmp_path, data_file):
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"strategy_options": {"lease_seconds": 8}}))
-    return ["--data", str(path), "--epochs", "1", "--strategy", "random", "--config", str(config)]
+    return [
+        "--data",
+        str(data_file),
+        "--epochs",
+        "1",
+        "--strategy",
+        "random",
+        "--config",
+        str(config),
+    ]
 
 
 def _report(out):
@@ -67,12 +70,6 @@ def test_workers_flag_is_checked_first(tmp_path, task, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start(argv, tuner_id, port, log):
     env = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port),
            "KERASTUNER_TUNER_ID": tuner_id, "TF_NUM_INTRAOP_THREADS": "1"}  # fmt: skip
@@ -98,7 +95,7 @@ def _state(out):
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_trial_loses_its_trial_and_the_search_completes(tmp_path, task):
-    out, port = tmp_path / "o", _port()
+    out, port = tmp_path / "o", _free_port()
     argv = [*task, "--max-trials", "4", "--out", str(out)]
     log = open(tmp_path / "log.txt", "w")  # noqa: SIM115 -- closed at the end
     chief = _start(argv, "chief", port, log)
@@ -126,7 +123,7 @@ def test_a_worker_killed_mid_trial_loses_its_trial_and_the_search_completes(tmp_
 
 @pytest.mark.slow
 def test_a_killed_chief_restarts_and_the_workers_carry_on(tmp_path, task):
-    out, port = tmp_path / "o", _port()
+    out, port = tmp_path / "o", _free_port()
     argv = [*task, "--max-trials", "4", "--out", str(out)]
     log = open(tmp_path / "log.txt", "w")  # noqa: SIM115 -- closed at the end
     chief = _start(argv, "chief", port, log)

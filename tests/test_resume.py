@@ -12,15 +12,6 @@ from tfnas.inspection import inspect
 from tfnas.objectives import Constraints
 
 
-@pytest.fixture
-def data_file(tmp_path):
-    path = tmp_path / "tiny.npz"
-    x, y = tiny_data(96, 0)
-    xt, yt = tiny_data(48, 1)
-    np.savez(path, x_train=x, y_train=y, x_test=xt, y_test=yt)
-    return path
-
-
 def _report(out):
     return json.loads((out / "report.json").read_text())
 

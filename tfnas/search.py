@@ -177,20 +177,17 @@ def _parameters(cls) -> set[str]:
 
 
 def _space(config: SearchConfig, input_shape, num_classes):
-    from tfnas.genome import get_space
-
     if config.strategy == "msnas":  # MSNAS searches its own meta-graph
-        from tfnas.strategies import MetaGraph
-
         defaults = {"stages": 2, "nodes": 6, "channels": [8, 16], "seed": config.seed}
-        return MetaGraph(input_shape, num_classes, **{**defaults, **config.space_options})
-    small = min(input_shape[:2]) < 16 if len(input_shape) == 3 else input_shape[0] < 16
-    defaults = {
-        "micro": {"max_blocks": 4, "max_channels": 32, "max_dense": 2},
-        "msnas": {"stages": 2, "nodes": 4, "channels": [8, 16]},
-        "cell": {"channels": [8, 16, 32], "cells": 1, "stem_stride": 1 if small else 2},
-    }.get(config.space, {})
-    return get_space(config.space, input_shape, num_classes, **{**defaults, **config.space_options})
+    else:
+        small = min(input_shape[:2]) < 16 if len(input_shape) == 3 else input_shape[0] < 16
+        defaults = {
+            "micro": {"max_blocks": 4, "max_channels": 32, "max_dense": 2},
+            "msnas": {"stages": 2, "nodes": 4, "channels": [8, 16]},
+            "cell": {"channels": [8, 16, 32], "cells": 1, "stem_stride": 1 if small else 2},
+        }.get(config.space, {})
+    space_cls = _space_class(config)
+    return space_cls(input_shape, num_classes, **{**defaults, **config.space_options})
 
 
 def _constraints(config: SearchConfig):

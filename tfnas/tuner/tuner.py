@@ -353,7 +353,7 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         if self.role == "worker":
             self.oracle = leased_client(oracle)
         elif self.role == "chief":
-            oracle.on_trial_ended = self._chief_trial_ended
+            oracle.on_trial_ended = self._trial_ended
         #: Trial ids whose metrics were re-scored because the resumed search has other constraints.
         self.rescored: list[str] = []
         saved = getattr(self.oracle, "saved_constraints", None)
@@ -623,15 +623,11 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
     def on_trial_end(self, trial) -> None:
         super().on_trial_end(trial)
-        if self.role == "worker":  # the chief keeps the report and prints the progress
-            return
-        report = self.report()
-        write_report(report, Path(self.project_dir) / "report.json")
-        if self.verbose:
-            self._print_progress(trial, report)
+        if self.role != "worker":  # on a worker, the chief keeps the report and prints the progress
+            self._trial_ended(trial)
 
-    def _chief_trial_ended(self, trial) -> None:
-        """On the chief: the report after every trial a worker ends, and its progress line."""
+    def _trial_ended(self, trial) -> None:
+        """The report after every ended trial, and its progress line (on the chief: via the oracle)."""
         report = self.report()
         write_report(report, Path(self.project_dir) / "report.json")
         if self.verbose:
@@ -640,10 +636,10 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
     def _print_progress(self, trial, report: dict) -> None:
         row = next(r for r in report["trials"] if r["trial_id"] == trial.trial_id)
         done = sum(r["status"] == "completed" for r in report["trials"])
+        if self._live():
+            print("\r\x1b[K", end="")  # clear the live line
         if row["status"] != "completed":
             message = (trial.message or "").strip().splitlines()
-            if self._live():
-                print("\r\x1b[K", end="")  # clear the live line
             print(
                 f"[tfnas] trial {trial.trial_id} {row['status']}: {message[-1] if message else ''}",
                 file=sys.stderr,
@@ -658,8 +654,6 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
             summary = f"rung {row['rung']} ({int(row['epochs'])} ep){parent} {summary}"
         if "worker" in row:
             summary = f"on {row['worker']} {summary}"
-        if self._live():
-            print("\r\x1b[K", end="")  # clear the live line
         print(
             f"[tfnas] trial {trial.trial_id} ({done}/{self.oracle.max_trials}) {summary[:48]:<48} "
             f"int8 acc {row['int8_accuracy']:.3f}  arena {row['arena_bytes']:>8,} B  flash {row['flash_bytes']:>8,} B  "
