@@ -41,7 +41,7 @@ tflm:
 # The compilers and emulator the TFLM builds and the 32-bit tests need (Debian packages).
 toolchains:
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ make gcc-arm-none-eabi \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ make cmake gcc-arm-none-eabi \
 		libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-user >/dev/null
 
 tflm-arm:

@@ -306,29 +306,50 @@ def test_render_arduino(tmp_path):
 
 @needs_models
 def test_render_stm32(tmp_path):
-    files = render_board("stm32", C24, tmp_path, arena_headroom_bytes=100)
-    assert [f.name for f in files] == ["main.cc", "model_data.cc", "model_data.h"]
-    main = files[0].read_text()
+    files = render_board("stm32", C24, tmp_path / "my-app", arena_headroom_bytes=100)
+    assert [f.name for f in files] == [
+        "main.cc", "CMakeLists.txt", "arm-none-eabi.cmake", "model_data.cc", "model_data.h"
+    ]  # fmt: skip
+    main, cmake = files[0].read_text(), files[1].read_text()
     assert "{{" not in main and "tflite::GetModel(g_model)" in main
     assert resolver_snippet(C24, indent="  ") in main
-    assert _header_int(files[2].read_text(), "kTensorArenaSize") == 8240 + 112
+    assert "{{" not in cmake and "project(my_app C CXX ASM)" in cmake
+    assert '"-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16"' in cmake
+    assert "TARGET_ARCH=cortex-m4+fp" in cmake
+    assert _header_int(files[4].read_text(), "kTensorArenaSize") == 8240 + 112
+    # A catalogue part sets its own core and FPU (the STM32F746's FPU is single precision).
+    cmake = render_board("stm32", C24, tmp_path / "f7", device="stm32f746zg")[1].read_text()
+    assert '"-mcpu=cortex-m7 -mthumb -mfloat-abi=hard -mfpu=fpv5-sp-d16"' in cmake
+    with pytest.raises(ValueError, match=r"No Arm compiler flags for esp32-s3: .* 'Xtensa LX7'"):
+        render_board("stm32", C24, tmp_path / "x", device="esp32-s3")
+
+
+@needs_models
+def test_render_generic(tmp_path):
+    files = render_board("generic", C24, tmp_path / "app", target="host")
+    assert [f.name for f in files] == ["main.cc", "Makefile", "model_data.cc", "model_data.h"]
+    makefile = files[1].read_text()
+    assert "{{" not in makefile and "\napp: $(OBJECTS)\n" in makefile
+    assert 'kTensorArenaSize in\n# model_data.h was sized for TFLM target "host"' in makefile
 
 
 @needs_models
 def test_render_board_errors(tmp_path):
-    match = r"Unknown board: expected one of \['arduino', 'stm32'\]. Received: 'esp32'"
+    match = r"Unknown board: expected one of \['arduino', 'generic', 'stm32'\]. Received: 'esp32'"
     with pytest.raises(ValueError, match=match):
         render_board("esp32", C16, tmp_path)
     with pytest.raises(ValueError, match=r"Arduino sketch folder name .* Received: out_dir="):
         render_board("arduino", C16, tmp_path / "bad name!")
     with pytest.raises(FileNotFoundError, match=r"Board template for 'stm32' not found"):
         render_board("stm32", C16, tmp_path / "x", template_dir=tmp_path / "nowhere")
-    (tmp_path / "tpl" / "stm32").mkdir(parents=True)
-    (tmp_path / "tpl" / "stm32" / "main.cc.in").write_text("{{MODEL}} {{BOARD_LED}}\n")
+    (tmp_path / "tpl" / "generic").mkdir(parents=True)
+    (tmp_path / "tpl" / "main.cc.in").write_text("{{MODEL}} {{BOARD_LED}}\n")
+    (tmp_path / "tpl" / "generic" / "Makefile.in").write_text("{{PROJECT}}:\n")
     with pytest.raises(
         ValueError, match=r"placeholders with no value: .* Received: \['BOARD_LED'\]"
     ):
-        render_board("stm32", C16, tmp_path / "y", template_dir=tmp_path / "tpl")
+        render_board("generic", C16, tmp_path / "y", template_dir=tmp_path / "tpl")
+    assert not (tmp_path / "y").exists()  # nothing written when a template is bad
 
 
 # --- compile checks ----------------------------------------------------------------------
@@ -468,7 +489,7 @@ def _tflm_stub(root: Path) -> Path:
 
 @needs_models
 @needs_gxx
-@pytest.mark.parametrize("board", ["arduino", "stm32"])
+@pytest.mark.parametrize("board", ["arduino", "stm32", "generic"])
 def test_board_program_compiles_against_tflm_api(tmp_path, board):
     stub = _tflm_stub(tmp_path / "stub")
     files = render_board(board, C16, tmp_path / "tfnas_app")
@@ -543,14 +564,19 @@ def test_export_cli_any_model_with_and_without_a_board(tmp_path, capsys):
         )
         == 0
     )
-    assert (tmp_path / "s" / "main.cc").exists()
+    assert (tmp_path / "s" / "main.cc").exists() and (tmp_path / "s" / "CMakeLists.txt").exists()
     capsys.readouterr()
+    # A board with no Arduino or STM32 project gets the generic one, sized for its target.
+    assert main(["export", str(C16), "--out", str(tmp_path / "esp"), "--board", "esp32-s3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "on cortex-m" in out[0] and "cmsis" not in out[0]
+    assert out[1] == f"wrote {tmp_path / 'esp'}/main.cc, Makefile, model_data.cc, model_data.h"
 
 
 @needs_models
 @pytest.mark.parametrize("argv,expected", [
     (["--board", "ardiuno"], "(did you mean 'arduino'?)"),
-    (["--board", "esp32-s3"], "No project template for esp32-s3 yet"),
+    (["--board", "stm"], "(did you mean 'stm32'?)"),
     (["--headroom", "-16"], "headroom must be an integer >= 0. Received: headroom=-16"),
     (["--target", "m4"], "argument --target: invalid choice: 'm4'"),
 ])  # fmt: skip

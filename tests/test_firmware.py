@@ -1,14 +1,17 @@
 """Firmware from a real search, built against the real TFLM (``../shared/tflm-src``).
 
-The C files and the STM32 program that tfnas writes for a searched model are
-compiled with ``-Wall -Wextra -Werror`` against the real headers. They are
-linked with the host TFLM library and run:
+The C files and the board projects that tfnas writes for a searched model are
+compiled with ``-Wall -Wextra -Werror`` against the real headers, linked with
+the host TFLM library and run:
 - the shared harness ``fw_check.cc`` allocates and invokes with exactly
   ``kTensorArenaSize``, fails with 16 bytes less, and reports the real
   ``arena_used_bytes()``, which must equal tfnas's;
-- the STM32 program runs as it would on the board.
+- the generic project (its Makefile), the STM32 project (its CMakeLists.txt,
+  as a library for a CubeMX main) and the Arduino sketch (with stand-ins for
+  Arduino's ``delay()`` and umbrella header) run as on a board.
 The model's C file is also cross-compiled for a Cortex-M4, where its array
-must be the flatbuffer's size.
+must be the flatbuffer's size, and the STM32 project builds for a Cortex-M4F
+with its own toolchain file.
 """
 
 import json
@@ -102,19 +105,101 @@ def test_generated_firmware_runs_on_the_real_tflm_with_exactly_its_arena(tmp_pat
     assert result["at_kTensorArenaSize_minus_16"] != "ok"
     assert result["arena_used_bytes"] == report["arena_bytes"]  # the real number equals tfnas's
 
-    # The STM32 program, built for the host against the same library, runs as on a board.
-    board = tmp_path / "stm32"
-    render_board("stm32", searched, board, target="host")
+
+def _expect_run(program, report, arena):
+    run = subprocess.run([str(program)], capture_output=True, text=True, timeout=120)
+    printed = run.stdout + run.stderr
+    assert run.returncode == 0, printed
+    assert f"arena_used_bytes = {report['arena_bytes']} of kTensorArenaSize = {arena}" in printed
+    assert re.search(r"top output index \d+", printed)
+
+
+def _need(tool):
+    if shutil.which(tool) is None:
+        if os.environ.get("TFNAS_REQUIRE_TFLM") == "1":
+            pytest.fail(f"TFNAS_REQUIRE_TFLM=1 but {tool} is not installed (make toolchains)")
+        pytest.skip(f"{tool} is not installed (make toolchains)")
+
+
+def test_board_projects_build_and_run_on_the_real_tflm(tmp_path, searched):
+    """The three project kinds, built with their own build files, run as on a board."""
+    _need_build("host")
+    _need("cmake")
+    env = _env("host")
+    lib = env["TFLM_LIB"]
+    root = real_tflm.BUILD_DIR / "tflite-micro"
+    report = inspect(searched, target="host")
+    arena = -(-report["min_arena_bytes"] // 16) * 16
+
+    # generic: its Makefile builds a program that runs on a PC as it is.
+    generic = render_board("generic", searched, tmp_path / "app", target="host")[0].parent
+    make = subprocess.run(["make", "-C", str(generic), f"TFLM_ROOT={root}", f"TFLM_LIB={lib}",
+                           "CXXFLAGS=-O1 -Werror"], capture_output=True, text=True)  # fmt: skip
+    assert make.returncode == 0, make.stdout[-2000:] + make.stderr[-3000:]
+    _expect_run(generic / "app", report, arena)
+
+    # stm32: its CMake project, configured as for a CubeMX project (TFNAS_NO_MAIN), builds
+    # libtfnas_model.a; a main that calls tfnas_run() links it with the library and runs.
+    board = render_board("stm32", searched, tmp_path / "stm32", target="host")[0].parent
+    build = tmp_path / "stm32-build"
+    for command in (
+        ["cmake", "-S", str(board), "-B", str(build), f"-DTFLM_ROOT={root}",
+         "-DTFNAS_NO_MAIN=ON", "-DCMAKE_CXX_FLAGS=-Werror"],
+        ["cmake", "--build", str(build)],
+    ):  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (board / "host_main.cc").write_text(
         'extern "C" int tfnas_run(void);\nint main() { return tfnas_run(); }\n'
     )
-    _compile(env, [board / "main.cc", board / "model_data.cc", board / "host_main.cc"], board / "app",
-             extra=["-DTFNAS_NO_MAIN", f"-I{board}"], libs=[lib, *_flags(env, "TFLM_LDFLAGS")])  # fmt: skip
-    run = subprocess.run([str(board / "app")], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stdout + run.stderr
+    _compile(env, [board / "host_main.cc", build / "libtfnas_model.a"], board / "app",
+             libs=[lib, *_flags(env, "TFLM_LDFLAGS")])  # fmt: skip
+    _expect_run(board / "app", report, arena)
+
+    # arduino: the sketch as C++, with Arduino's delay() and an empty TensorFlowLite.h (the
+    # Arduino library's umbrella header) standing in for the Arduino core; setup() then loop().
+    sketch = render_board("arduino", searched, tmp_path / "sketch", target="host")[0]
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "TensorFlowLite.h").write_text("#pragma once\n")
+    (shim / "Arduino.h").write_text("#pragma once\nvoid delay(unsigned long ms);\n")
+    (shim / "host_main.cc").write_text(
+        "void setup();\nvoid loop();\nvoid delay(unsigned long) {}\n"
+        "int main() { setup(); loop(); return 0; }\n"
+    )
+    (shim / "sketch.cc").write_text(f'#include "Arduino.h"\n#include "{sketch}"\n')
+    _compile(env, [shim / "sketch.cc", sketch.parent / "model_data.cpp", shim / "host_main.cc"],
+             shim / "app", extra=[f"-I{shim}", f"-I{sketch.parent}"],
+             libs=[lib, *_flags(env, "TFLM_LDFLAGS")])  # fmt: skip
+    run = subprocess.run([str(shim / "app")], capture_output=True, text=True, timeout=120)
     printed = run.stdout + run.stderr
-    assert f"arena_used_bytes = {report['arena_bytes']} of kTensorArenaSize = {arena}" in printed
-    assert re.search(r"top output index \d+", printed)
+    assert run.returncode == 0, printed
+    used = f"arena_used_bytes = {report['arena_bytes']}"
+    assert f"{used} of kTensorArenaSize = {arena}" in printed  # setup()
+    assert re.search(rf"top output index \d+, {used}", printed)  # loop()
+
+
+def test_stm32_project_cross_compiles_for_cortex_m4(tmp_path, searched):
+    """The STM32 CMake project with its arm-none-eabi toolchain file builds for a Cortex-M4F."""
+    _need("cmake")
+    _need("arm-none-eabi-g++")
+    _need_build("host")  # the headers are the same for every build
+    root = real_tflm.BUILD_DIR / "tflite-micro"
+    board = render_board("stm32", searched, tmp_path / "stm32", target="cortex-m")[0].parent
+    build = tmp_path / "build"
+    for command in (
+        ["cmake", "-S", str(board), "-B", str(build), "-DCMAKE_TOOLCHAIN_FILE=arm-none-eabi.cmake",
+         f"-DTFLM_ROOT={root}", "-DTFNAS_NO_MAIN=ON", "-DCMAKE_CXX_FLAGS=-Werror -Os"],
+        ["cmake", "--build", str(build)],
+    ):  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, cwd=board)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    attributes = subprocess.run(["arm-none-eabi-readelf", "-A", str(build / "libtfnas_model.a")],
+                                capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert 'Tag_CPU_name: "7E-M"' in attributes  # Armv7E-M: the Cortex-M4
+    assert (
+        "Tag_FP_arch: VFPv4-D16" in attributes and "Tag_ABI_VFP_args: VFP registers" in attributes
+    )
 
 
 def test_model_data_cross_compiles_for_cortex_m4(tmp_path, searched):

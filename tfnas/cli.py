@@ -326,37 +326,34 @@ def _export(argv: Sequence[str]) -> int:
     p.add_argument(
         "--out", required=True, help="folder to write into (for Arduino: the sketch folder)"
     )
-    p.add_argument("--board", help="arduino or stm32 (the templates in deploy/), or a board from "
-                   "`tfnas devices` (its template and TFLM target)")  # fmt: skip
+    p.add_argument("--board", help="arduino (a sketch), stm32 (CMake project), generic (Makefile), "
+                   "or a board from `tfnas devices` (its project kind, core and TFLM target)")  # fmt: skip
     p.add_argument("--target", choices=["host", "cortex-m", "cortex-m-cmsis"],
                    help="TFLM build the arena is sized for (default: the board's, else cortex-m)")  # fmt: skip
     p.add_argument("--headroom", type=int, default=0, help="extra arena bytes (default 0)")
     p.add_argument("--name", default="g_model", help="the C array's name (default g_model)")
     args = p.parse_args(argv)
     from tfnas.errors import TfnasError
+    from tfnas.export.boards import BOARDS
     from tfnas.objectives import DEVICES
     from tfnas.validation import check_int, closest
 
     try:
         check_int("headroom", args.headroom, 0)
-        template, device_target = None, None
+        template, device = None, None
         if args.board is not None:
-            if args.board in ("arduino", "stm32"):
+            if args.board in BOARDS:
                 template = args.board
             elif args.board in DEVICES:
                 device = DEVICES[args.board]
-                template = "arduino" if device.name.startswith("arduino") else (
-                    "stm32" if device.name.startswith("stm32") else None)  # fmt: skip
-                if template is None:
-                    raise ValueError(f"No project template for {device.name} yet. Expected --board "
-                                     "arduino or stm32, or no --board for the C files alone. "
-                                     f"Received: --board {args.board}")  # fmt: skip
-                device_target = device.target
+                template = next((b for b in ("arduino", "stm32") if args.board.startswith(b)),
+                                "generic")  # fmt: skip
             else:
                 raise ValueError(
-                    f"Unknown board. Expected arduino, stm32 or one of {sorted(DEVICES)}"
-                    f"{closest(args.board, ['arduino', 'stm32', *DEVICES])}. Received: --board {args.board}"
+                    f"Unknown board. Expected one of {sorted(BOARDS)} or {sorted(DEVICES)}"
+                    f"{closest(args.board, [*BOARDS, *DEVICES])}. Received: --board {args.board}"
                 )
+        device_target = device.target if device else None
         target = args.target or device_target or "cortex-m"
         from tfnas.export import write_c_files
         from tfnas.export.boards import render_board
@@ -371,8 +368,9 @@ def _export(argv: Sequence[str]) -> int:
             model.read_bytes(), target=target
         )  # refuses a malformed or unsupported model
         if template:
-            written = render_board(template, model.read_bytes(), args.out, name=args.name,
-                                   target=target, arena_headroom_bytes=args.headroom)  # fmt: skip
+            written = render_board(template, model.read_bytes(), args.out, name=args.name, target=target,
+                                   arena_headroom_bytes=args.headroom,
+                                   device=device.name if device else None)  # fmt: skip
         else:
             written = list(write_c_files(model.read_bytes(), args.out, name=args.name, target=target,
                                          arena_headroom_bytes=args.headroom))  # fmt: skip
