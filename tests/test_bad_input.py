@@ -212,6 +212,8 @@ DATA_CASES = [
     ({"x_train": None}, "lacks arrays. Expected x_train, y_train, x_test, y_test"),
     ({"y_test": None}, "(missing ['y_test'])"),
     ({"x_test": np.zeros((12, 8, 8)) + 1j}, "x_test must be a numeric array of real-valued samples"),
+    ({"layout": "signal"}, "layout must be 'images' or 'signals' (a string saved with np.savez). Received: layout='signal'"),
+    ({"layout": np.array(["signals", "images"])}, "Received: layout=['signals', 'images']"),
 ]  # fmt: skip
 
 
@@ -317,6 +319,19 @@ def test_good_labels_are_normalised():
     assert y.dtype == np.int64 and (y == Y).all()  # one-hot rows become integer labels
     assert (check_arrays(X, Y[:, None].astype(float), input_shape=SHAPE)[1] == Y).all()
     assert (check_arrays(X.tolist(), Y.tolist(), input_shape=SHAPE)[0] == X).all()
+
+
+def test_npz_layout_says_whether_3d_arrays_are_images_or_signals(tmp_path):
+    from tfnas.data import load_npz
+
+    windows = np.random.default_rng(0).normal(size=(24, 64, 3))
+    _npz(tmp_path / "images.npz", x_train=windows, x_test=windows[:12])
+    assert load_npz(tmp_path / "images.npz").input_shape == (64, 3, 1)  # grey images by default
+    _npz(tmp_path / "s.npz", x_train=windows, x_test=windows[:12], layout="signals")
+    data = load_npz(tmp_path / "s.npz")
+    assert data.input_shape == (64, 3) and np.array_equal(data.x_train, windows.astype(np.float32))
+    _npz(tmp_path / "i.npz", layout="images")
+    assert load_npz(tmp_path / "i.npz").input_shape == (8, 8, 1)
 
 
 # ----------------------------------------------------------- tuner (API)

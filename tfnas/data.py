@@ -64,7 +64,7 @@ def load_digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     return Dataset(x[train], y[train], x[test], y[test], "digits8x8")
 
 
-def _prepare_x(x: np.ndarray, key: str, path: Path) -> np.ndarray:
+def _prepare_x(x: np.ndarray, key: str, path: Path, signals: bool = False) -> np.ndarray:
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
         raise InputError(f"{path}: {key} must be a numeric array of samples. "
                          f"Received: dtype={x.dtype}, shape={x.shape}")  # fmt: skip
@@ -76,7 +76,7 @@ def _prepare_x(x: np.ndarray, key: str, path: Path) -> np.ndarray:
                          f"Received: shape={x.shape}")  # fmt: skip
     scale = 255.0 if x.dtype == np.uint8 else 1.0
     x = x.astype(np.float32) / scale
-    if x.ndim == 3 and key.startswith("x"):
+    if x.ndim == 3 and not signals:
         x = x[..., None]  # (n, h, w) grey images -> (n, h, w, 1)
     return x
 
@@ -84,8 +84,10 @@ def _prepare_x(x: np.ndarray, key: str, path: Path) -> np.ndarray:
 def load_npz(path: str | Path) -> Dataset:
     """Load ``x_train, y_train, x_test, y_test`` from an ``.npz`` file.
 
-    uint8 images are scaled to [0, 1]; ``(n, h, w)`` images gain a channel
-    axis; ``(n, length, channels)`` stays 1-D. Labels may be integers (or
+    uint8 images are scaled to [0, 1]; ``(n, h, w)`` arrays are grey images
+    and gain a channel axis, unless the archive also holds ``layout="signals"``
+    (``np.savez(..., layout="signals")``): then ``(n, length, channels)`` stays
+    1-D, for sensor windows such as accelerometer axes. Labels may be integers (or
     integral floats) or one-hot rows. Everything is checked with
     :func:`tfnas.validation.check_arrays` (finite samples, matching shapes and
     lengths, labels in range, two classes at least) before it is returned.
@@ -117,13 +119,25 @@ def load_npz(path: str | Path) -> Dataset:
                 f"{path} lacks arrays. Expected x_train, y_train, x_test, y_test. "
                 f"Received: {sorted(data.files)} (missing {missing})"
             )
+        keys = [
+            "x_train",
+            "y_train",
+            "x_test",
+            "y_test",
+            *(["layout"] if "layout" in data.files else []),
+        ]
         try:
-            arrays = {k: data[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+            arrays = {k: data[k] for k in keys}
         except (ValueError, OSError, zipfile.BadZipFile) as e:
             raise InputError(f"{path}: an array cannot be read ({' '.join(str(e).split())}). "
                              "Expected numeric arrays saved with np.savez") from e  # fmt: skip
-    x_train = _prepare_x(arrays["x_train"], "x_train", path)
-    x_test = _prepare_x(arrays["x_test"], "x_test", path)
+    layout = arrays.get("layout")
+    if layout is not None and (layout.shape != () or str(layout) not in ("images", "signals")):
+        raise InputError(f"{path}: layout must be 'images' or 'signals' (a string saved with "
+                         f"np.savez). Received: layout={layout.tolist()!r}")  # fmt: skip
+    signals = layout is not None and str(layout) == "signals"
+    x_train = _prepare_x(arrays["x_train"], "x_train", path, signals)
+    x_test = _prepare_x(arrays["x_test"], "x_test", path, signals)
     try:
         x_train, y_train = check_arrays(
             x_train, arrays["y_train"], name="x_train", label_name="y_train"

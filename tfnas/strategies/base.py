@@ -16,9 +16,9 @@ import json
 import logging
 import time
 
-import keras_tuner
 import numpy as np
 
+from tfnas._kt import keras_tuner
 from tfnas.errors import InfeasibleModelError, SearchSpaceError, TrialsFailedError
 from tfnas.genome import Genome, SearchSpace
 from tfnas.objectives import Constraints

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import logging
 
-import keras_tuner
 import numpy as np
 
+from tfnas._kt import keras_tuner
 from tfnas.errors import SearchSpaceError
 from tfnas.genome import CellSpace, Genome
 from tfnas.strategies.base import NASOracle

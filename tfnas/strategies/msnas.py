@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import keras_tuner
 import numpy as np
 
+from tfnas._kt import keras_tuner
 from tfnas.genome import Genome
 from tfnas.strategies.base import NASOracle
 from tfnas.strategies.metagraph import MetaGraph, iot_penalty

@@ -22,9 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-import keras_tuner
 import numpy as np
 
+from tfnas._kt import keras_tuner
 from tfnas._tf import keras, tf
 from tfnas.compress import (
     evaluate_tflite,
