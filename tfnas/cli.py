@@ -137,6 +137,10 @@ def _search_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-weights", type=int, help="weight bytes")
     p.add_argument("--max-macs", type=int, help="multiply-accumulates")
     p.add_argument("--device", help="a board from the catalogue (sets arena, flash and target)")
+    p.add_argument("--max-latency-ms", type=float, help="bound on the modelled int8 latency (ms) on "
+                   "the --device board (docs/latency.md)")  # fmt: skip
+    p.add_argument("--latency-calibration", help="a JSON from `tfnas latency calibrate`: the latency "
+                   "model uses its fitted coefficients")  # fmt: skip
     p.add_argument("--headroom", type=_fraction_or_bytes,
                    help=f"RAM and flash kept for the application: a fraction in [0, 1) or whole "
                    f"bytes (default {d.headroom})")  # fmt: skip
