@@ -213,11 +213,10 @@ def test_constraints_carry_the_latency_board():
 
 def test_a_latency_bound_marks_the_trial_infeasible(tmp_path):
     from tests.test_tuner import space, tiny_data
-    from tfnas.strategies import RandomSearchOracle
-    from tfnas.tuner import NASTuner
-
     from tfnas.objectives.latency import estimate_genome_latency
+    from tfnas.strategies import RandomSearchOracle
     from tfnas.strategies.core import LATENCY_SLACK, screen
+    from tfnas.tuner import NASTuner
 
     # A bound between the genome's modelled latency / LATENCY_SLACK and that latency passes
     # screening, and the converted model (modelled within 0.5% of the genome) breaks it.
