@@ -166,7 +166,7 @@ def _check_latency_settings(config: SearchConfig) -> None:
     from tfnas.validation import check_number
 
     if config.max_latency_ms is not None:
-        check_number("max_latency_ms", config.max_latency_ms, 0.0)
+        check_number("max_latency_ms", config.max_latency_ms)
         if config.max_latency_ms <= 0:
             raise InputError(f"max_latency_ms must be a positive number of milliseconds. Received: "
                              f"max_latency_ms={config.max_latency_ms!r}")  # fmt: skip
