@@ -213,12 +213,21 @@ def test_constraints_carry_the_latency_board():
 
 def test_a_latency_bound_marks_the_trial_infeasible(tmp_path):
     from tests.test_tuner import space, tiny_data
+    from tfnas.objectives.latency import estimate_genome_latency
     from tfnas.strategies import RandomSearchOracle
+    from tfnas.strategies.core import LATENCY_SLACK, screen
     from tfnas.tuner import NASTuner
 
-    # Any model takes more than a microsecond; arena and flash are unbounded.
-    constraints = Constraints(max_latency_ms=0.001, device="stm32f446re", target="cortex-m-cmsis")
+    # A bound between the genome's modelled latency / LATENCY_SLACK and that latency passes
+    # screening, and the converted model (modelled within 0.5% of the genome) breaks it.
     # keras-tuner's Oracle takes seed=0 for "no seed"; 1 keeps the test deterministic.
+    genome = space().sample(np.random.default_rng([1, 0, 0]))  # the first proposal
+    bound = estimate_genome_latency(genome, "stm32f446re") / (1 + (LATENCY_SLACK - 1) / 2)
+    constraints = Constraints(max_latency_ms=bound, device="stm32f446re", target="cortex-m-cmsis")
+    # A microsecond bound is refused by screening before anything trains.
+    tiny = Constraints(max_latency_ms=0.001, device="stm32f446re", target="cortex-m-cmsis")
+    assert "latency_ms" in screen(genome, tiny)["violations"]
+    assert "latency_ms" not in screen(genome, constraints)["violations"]
     oracle = RandomSearchOracle(space(), constraints, max_trials=1, seed=1)
     tuner = NASTuner(oracle, directory=tmp_path, project_name="p", verbose=0)
     x, y = tiny_data()
@@ -229,8 +238,9 @@ def test_a_latency_bound_marks_the_trial_infeasible(tmp_path):
     tflite = (tmp_path / "p" / f"trial_{row['trial_id']}" / "model.tflite").read_bytes()
     expected = estimate_latency(tflite, "stm32f446re", kernels="optimized").latency_ms
     assert row["latency_ms"] == pytest.approx(expected)
+    assert row["genome"] == genome.to_dict()
     assert row["score"] == pytest.approx(
-        1.0 - row["int8_accuracy"] + 10.0 * (expected - 0.001) / 0.001
+        1.0 - row["int8_accuracy"] + 10.0 * (expected - bound) / bound
     )
     assert report["pareto"] == [] and report["latency_model"]["device"] == "stm32f446re"
     assert report["latency_model"]["kernels"] == "optimized"

@@ -7,6 +7,8 @@ Subcommands:
 - ``tfnas inspect MODEL.tflite``: TFLM arena, flash, MACs (see :mod:`tfnas.inspection`);
 - ``tfnas devices``: the board catalogue with the budget each gives a model;
 - ``tfnas export MODEL.tflite --out DIR [--board ...]``: firmware sources for any model;
+- ``tfnas latency calibrate|estimate|host``: fit the latency model to measurements, use it,
+  or time a model with LiteRT on this machine;
 - ``tfnas demo``: the pipeline on scikit-learn's 8x8 digits: sample a genome,
   print its analytic costs, build and train it, convert it to int8 and report
   the exact TFLM arena and the int8 accuracy.
@@ -137,6 +139,10 @@ def _search_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-weights", type=int, help="weight bytes")
     p.add_argument("--max-macs", type=int, help="multiply-accumulates")
     p.add_argument("--device", help="a board from the catalogue (sets arena, flash and target)")
+    p.add_argument("--max-latency-ms", type=float, help="bound on the modelled int8 latency (ms) on "
+                   "the --device board (docs/latency.md)")  # fmt: skip
+    p.add_argument("--latency-calibration", help="a JSON from `tfnas latency calibrate`: the latency "
+                   "model uses its fitted coefficients")  # fmt: skip
     p.add_argument("--headroom", type=_fraction_or_bytes,
                    help=f"RAM and flash kept for the application: a fraction in [0, 1) or whole "
                    f"bytes (default {d.headroom})")  # fmt: skip
@@ -428,18 +434,125 @@ def _devices(argv: Sequence[str]) -> int:
     return 0
 
 
+def _latency(argv: Sequence[str]) -> int:
+    """``tfnas latency calibrate|estimate|host``: calibrate and use the latency model."""
+    p = _Parser(prog="tfnas latency", description="Calibrate the latency model on a board's "
+                "measurements, estimate a model's latency, or time it on this machine.")  # fmt: skip
+    sub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    c = sub.add_parser("calibrate", help="fit the latency model to measured latencies (CSV)",
+                       description="Fit the latency model's coefficients to measured latencies by "
+                       "non-negative least squares; print them and each measurement's "
+                       "leave-one-out error, and write the calibration JSON. CSV columns: model "
+                       "(a .tflite path relative to the CSV), board (tfnas devices), cycles or ms, "
+                       "optionally kernels (optimized|reference).")  # fmt: skip
+    c.add_argument("measurements", type=Path, help="the CSV of measurements")
+    c.add_argument("--out", type=Path, help="the JSON to write (default: MEASUREMENTS with the "
+                   "suffix .calibration.json)")  # fmt: skip
+    c.add_argument("--coefficients", default="kinds", help="kinds (each kind measured, default), "
+                   "groups (macs, bytes, overhead), scale, or a comma-separated list such as "
+                   "conv,depthwise,overhead")  # fmt: skip
+    e = sub.add_parser("estimate", help="the modelled latency of a .tflite",
+                       description="The latency model's cycles and milliseconds for one inference "
+                       "of a .tflite on a board (a model, not a measurement).")  # fmt: skip
+    e.add_argument("model", type=Path)
+    e.add_argument("--device", help="a board from tfnas devices (default: the calibration's board, "
+                   "else arduino-nano-33-ble-sense)")  # fmt: skip
+    e.add_argument("--kernels", choices=["optimized", "reference"],
+                   help="(default: the calibration's, else optimized)")  # fmt: skip
+    e.add_argument("--calibration", type=Path, help="a JSON from tfnas latency calibrate")
+    e.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    h = sub.add_parser("host", help="time a .tflite with LiteRT on this machine (host time)",
+                       description="The median wall time of N invokes of the model with LiteRT's "
+                       "interpreter on this computer: a relative signal between models, not a "
+                       "board's latency.")  # fmt: skip
+    h.add_argument("model", type=Path)
+    h.add_argument("--runs", type=int, default=50, help="timed invokes (default 50)")
+    args = p.parse_args(argv)
+    from tfnas.errors import TfnasError
+
+    try:
+        if args.action == "calibrate":
+            return _latency_calibrate(args)
+        if args.action == "estimate":
+            return _latency_estimate(args)
+        return _latency_host(args)
+    except (TfnasError, ValueError, OSError) as err:
+        print(f"tfnas latency {args.action}: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+
+
+def _latency_calibrate(args) -> int:
+    from tfnas.objectives.calibration import MODES, calibrate_csv, format_calibration
+
+    fit = args.coefficients if args.coefficients in MODES else [
+        n.strip() for n in args.coefficients.split(",") if n.strip()]  # fmt: skip
+    out = args.out or args.measurements.with_suffix(".calibration.json")
+    if out.is_dir():
+        raise ValueError(f"--out must be a file path. Received: --out {out}, a folder")
+    cal = calibrate_csv(args.measurements, fit)
+    print(format_calibration(cal))
+    cal.save(out)
+    if out.is_file():
+        print(f"wrote {out}")
+    return 0
+
+
+def _latency_estimate(args) -> int:
+    from tfnas.objectives import estimate_latency, get_device
+    from tfnas.objectives.calibration import LatencyCalibration
+    from tfnas.objectives.latency import DEFAULT_LATENCY_DEVICE
+    from tfnas.validation import check_choice
+
+    cal = LatencyCalibration.load(args.calibration) if args.calibration else None
+    if args.device is not None:
+        from tfnas.objectives import DEVICES
+
+        check_choice("--device", args.device, sorted(DEVICES))
+    device = get_device(args.device or (cal.board if cal else DEFAULT_LATENCY_DEVICE))
+    if not args.model.is_file():
+        raise ValueError(
+            f"{args.model} does not exist. Expected a .tflite file. Received: {args.model}"
+        )
+    kernels = args.kernels or (cal.kernels if cal else "optimized")
+    est = estimate_latency(args.model.read_bytes(), device, kernels=kernels, calibration=cal)
+    if args.json:
+        print(json.dumps({**est.to_dict(), "calibration": None if cal is None else cal.describe()}))
+        return 0
+    how = cal.describe() if cal else "default coefficients (docs/latency.md)"
+    print(f"{args.model.name} on {device.name} ({device.core}, {est.clock_mhz:g} MHz, {kernels} "
+          f"kernels): {est.total_cycles:,.0f} cycles = {est.latency_ms:.3f} ms, modelled with {how}")  # fmt: skip
+    return 0
+
+
+def _latency_host(args) -> int:
+    from tfnas.validation import check_int
+
+    check_int("--runs", args.runs, 1)
+    if not args.model.is_file():
+        raise ValueError(
+            f"{args.model} does not exist. Expected a .tflite file. Received: {args.model}"
+        )
+    from tfnas.objectives.host import time_on_host
+
+    t = time_on_host(args.model.read_bytes(), runs=args.runs)
+    print(f"{args.model.name}: host time (LiteRT on this machine, not a board) median "
+          f"{t.median_ms:.4f} ms over {t.runs} invokes (min {t.min_ms:.4f}, max {t.max_ms:.4f})")  # fmt: skip
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tfnas`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"inspect": None, "demo": _demo, "search": _search, "family": _family,
-                "devices": _devices, "export": _export}  # fmt: skip
+                "devices": _devices, "export": _export, "latency": _latency}  # fmt: skip
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: tfnas {search,family,inspect,export,devices,demo} ...\n\n"
+        print("usage: tfnas {search,family,inspect,export,devices,latency,demo} ...\n\n"
               "  search                 search architectures under a device budget (tfnas search -h)\n"
               "  family RUN_DIR         train and measure an MSNAS run's model family (tfnas family -h)\n"
               "  inspect MODEL.tflite   TFLM arena, flash and MACs of a model (tfnas inspect -h)\n"
               "  export MODEL.tflite    C array, op resolver, arena and a board program (tfnas export -h)\n"
               "  devices                the board catalogue: SRAM, flash, core, clock, target\n"
+              "  latency ...            calibrate the latency model, estimate, time on host (tfnas latency -h)\n"
               "  demo                   sample, train, quantize and measure a model on 8x8 digits",
               file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)  # fmt: skip
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -57,6 +57,10 @@ class SearchConfig:
     #: split for this many epochs; ``best.tflite`` is then the best final model.
     final_epochs: int | None = None
     final_top: int = 3
+    #: Bound on the modelled int8 latency in milliseconds (on ``device``, else the calibration's board).
+    max_latency_ms: float | None = None
+    #: A latency calibration JSON (``tfnas latency calibrate``): the latency model uses its coefficients.
+    latency_calibration: str | None = None
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -154,6 +158,26 @@ def check_config(config: SearchConfig) -> None:
     check_keys(f"strategy_options (for the {c.strategy} strategy)", c.strategy_options,
                strategy_options(c.strategy))  # fmt: skip
     _check_search_settings(c)
+    _check_latency_settings(c)
+
+
+def _check_latency_settings(config: SearchConfig) -> None:
+    """The latency bound and calibration, checked (and the calibration read) before TensorFlow."""
+    from tfnas.validation import check_number
+
+    if config.max_latency_ms is not None:
+        check_number("max_latency_ms", config.max_latency_ms)
+        if config.max_latency_ms <= 0:
+            raise InputError(f"max_latency_ms must be a positive number of milliseconds. Received: "
+                             f"max_latency_ms={config.max_latency_ms!r}")  # fmt: skip
+    if config.latency_calibration is not None:
+        if not isinstance(config.latency_calibration, (str, Path)):
+            raise InputError("latency_calibration must be the path of a calibration JSON. "
+                             f"Received: latency_calibration={config.latency_calibration!r}")  # fmt: skip
+    try:
+        _constraints(config)  # reads the calibration and checks it fits the board and target
+    except ValueError as e:
+        raise InputError(" ".join(str(e).split())) from e
 
 
 def _space_class(config: SearchConfig):
@@ -191,15 +215,22 @@ def _space(config: SearchConfig, input_shape, num_classes):
 
 
 def _constraints(config: SearchConfig):
+    from dataclasses import replace
+
     from tfnas.objectives import Constraints, get_device
 
+    latency = {"max_latency_ms": config.max_latency_ms,
+               "latency_calibration": config.latency_calibration}  # fmt: skip
     if config.device:
         device = get_device(config.device)
-        return device.budget(ram_headroom=config.headroom, flash_headroom=config.headroom,
-                             max_macs=config.max_macs)  # fmt: skip
+        budget = device.budget(ram_headroom=config.headroom, flash_headroom=config.headroom,
+                               max_macs=config.max_macs)  # fmt: skip
+        return (
+            replace(budget, **latency) if any(v is not None for v in latency.values()) else budget
+        )
     return Constraints(max_arena_bytes=config.max_arena, max_flash_bytes=config.max_flash,
                        max_weights_bytes=config.max_weights, max_macs=config.max_macs,
-                       arena=config.arena, target=config.target)  # fmt: skip
+                       arena=config.arena, target=config.target, **latency)  # fmt: skip
 
 
 def _check_search_settings(config: SearchConfig) -> None:

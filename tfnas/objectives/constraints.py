@@ -41,6 +41,13 @@ class Constraints:
         :data:`~tfnas.objectives.latency.DEFAULT_LATENCY_DEVICE`.
     clock_mhz:
         Overrides the board's clock for the latency model.
+    latency_calibration:
+        A :class:`~tfnas.objectives.LatencyCalibration`, its ``to_dict()``, or
+        the path of its JSON: the latency model then uses its fitted
+        coefficients. It must be for the latency board's core and the target's
+        kernels; without ``device`` its own board is the latency board. Stored
+        as the calibration itself (not the path), so a resumed search with
+        another calibration re-scores its trials.
     """
 
     max_arena_bytes: int | None = None
@@ -52,6 +59,7 @@ class Constraints:
     target: str = "cortex-m"
     device: str | None = None
     clock_mhz: float | None = None
+    latency_calibration: object = None
 
     def __post_init__(self) -> None:
         if self.arena not in ("planned", "total", "min"):
@@ -70,16 +78,42 @@ class Constraints:
             from tfnas.objectives.devices import get_device
 
             get_device(self.device)  # raises for an unknown board
+        if self.latency_calibration is not None:
+            self._set_calibration()
+
+    def _set_calibration(self) -> None:
+        import os
+
+        from tfnas.objectives.calibration import LatencyCalibration
+        from tfnas.objectives.latency import effective_kernels, kernels_for_target
+
+        cal = self.latency_calibration
+        if isinstance(cal, str | os.PathLike):
+            cal = LatencyCalibration.load(cal)
+        elif isinstance(cal, Mapping):
+            cal = LatencyCalibration.from_dict(cal)
+        elif not isinstance(cal, LatencyCalibration):
+            raise ValueError(
+                "latency_calibration must be a LatencyCalibration, its dict or the path of its "
+                f"JSON. Received: latency_calibration of type {type(cal).__name__}"
+            )
+        object.__setattr__(self, "latency_calibration", cal)
+        device = self.latency_device
+        cal.check_applies(
+            device.core, effective_kernels(device.core, kernels_for_target(self.target))
+        )
 
     @property
     def latency_device(self):
-        """The :class:`~tfnas.objectives.Device` the latency model runs on."""
+        """The :class:`~tfnas.objectives.Device` the latency model runs on: ``device``, else the
+        latency calibration's board, else :data:`~tfnas.objectives.latency.DEFAULT_LATENCY_DEVICE`."""
         from dataclasses import replace
 
         from tfnas.objectives.devices import get_device
         from tfnas.objectives.latency import DEFAULT_LATENCY_DEVICE
 
-        device = get_device(self.device or DEFAULT_LATENCY_DEVICE)
+        cal = self.latency_calibration
+        device = get_device(self.device or (cal.board if cal else None) or DEFAULT_LATENCY_DEVICE)
         return replace(device, clock_mhz=self.clock_mhz) if self.clock_mhz else device
 
     @property
@@ -114,7 +148,13 @@ class Constraints:
         return not self.violations(metrics)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The bounds as JSON-ready values; a calibration as its own ``to_dict()`` (left out when
+        there is none, so the constraints saved by earlier versions compare equal)."""
+        data = asdict(self)
+        cal = data.pop("latency_calibration")
+        if cal is not None:
+            data["latency_calibration"] = self.latency_calibration.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Constraints:

@@ -103,6 +103,9 @@ DEVICES: dict[str, Device] = {
             8192 * KIB,
             target="cortex-m",
         ),  # fmt: skip
+        # NXP FRDM-MCXN947: the board of the public TFLM cycle counts that calibrate the latency
+        # model (docs/latency.md). Cortex-M33 with the DSP extension, CMSIS-NN's DSP path.
+        Device("frdm-mcxn947", "MCXN947", "Cortex-M33", 150, 512 * KIB, 2048 * KIB),
         # Cortex-M0+ has no DSP extension: CMSIS-NN's DSP paths do not apply.
         Device(
             "raspberry-pi-pico",

@@ -73,6 +73,11 @@ __all__ = [
     "estimate_genome_latency",
     "kernels_for_target",
     "DEFAULT_LATENCY_DEVICE",
+    "default_cycle_table",
+    "effective_kernels",
+    "op_quantities",
+    "MAC_KINDS",
+    "BYTE_KINDS",
 ]
 
 logger = logging.getLogger("tfnas")
@@ -116,7 +121,14 @@ CORES: dict[str, CoreProfile] = {
         CoreProfile("Xtensa LX7", 2.56, simd=True),
     )
 }
-_ALIASES = {"Cortex-M4F": "Cortex-M4", "Cortex-M7F": "Cortex-M7", "Cortex-M0plus": "Cortex-M0+"}
+# The Cortex-M33 with the DSP extension runs CMSIS-NN's DSP code path, as the M4 does, and is
+# modelled as an M4 per cycle ([EAB26]'s board); calibrate it to do better.
+_ALIASES = {
+    "Cortex-M4F": "Cortex-M4",
+    "Cortex-M7F": "Cortex-M7",
+    "Cortex-M0plus": "Cortex-M0+",
+    "Cortex-M33": "Cortex-M4",
+}
 _BASE = CORES["Cortex-M4"]
 
 # ---------------------------------------------------------------------------
@@ -281,12 +293,73 @@ def _op_dtype(sg: Subgraph, op: Operator) -> str | None:
     return sg.tensors[first].dtype if first is not None else None
 
 
+MAC_KINDS = ("conv", "depthwise", "fully_connected")
+BYTE_KINDS = ("memory", "pooling", "elementwise", "reduce", "softmax")
+
+
+def default_cycle_table(core: str, kernels: str) -> dict:
+    """The default model's cycles per unit on ``core``: ``{(kernels, kind): cycles per MAC or
+    byte moved, ..., "overhead": cycles per operator}`` for both kernel families.
+
+    ``kernels`` is accepted for symmetry with a calibration and checked; the table covers both
+    families because float operators run at the reference rate whatever is requested.
+    """
+    if kernels not in KERNELS:
+        raise ValueError(f"kernels must be one of {KERNELS}. Received: kernels={kernels!r}")
+    profile = _core(core)
+    scale = profile.coremark_per_mhz / _BASE.coremark_per_mhz
+    table: dict = {"overhead": OP_OVERHEAD_CYCLES / scale}
+    for family in KERNELS:
+        for kind in MAC_KINDS:
+            table[family, kind] = 1.0 / (MACS_PER_CYCLE[family][kind] * scale)
+        for kind in BYTE_KINDS:
+            table[family, kind] = 1.0 / (BYTES_PER_CYCLE[family][kind] * scale)
+    return table
+
+
+def _cycle_table(profile: CoreProfile, kernels: str, calibration) -> dict:
+    """The default table, with a calibration's coefficients in place where it applies."""
+    table = default_cycle_table(profile.name, kernels)
+    if calibration is not None:
+        calibration.check_applies(profile.name, effective_kernels(profile.name, kernels))
+        table.update(calibration.cycle_table())
+    return table
+
+
+def effective_kernels(core: str, kernels: str) -> str:
+    """The kernels int8 operators run with: ``kernels``, or ``"reference"`` on a core without SIMD."""
+    return kernels if _core(core).simd else "reference"
+
+
+def op_quantities(model: bytes | str | os.PathLike | Model, core: str, kernels: str):
+    """Per operator of a flatbuffer: ``(subgraph, op, kind, kernels used, MACs, bytes moved)``.
+
+    The quantities the latency model multiplies by its cycles per unit (see
+    :func:`estimate_latency`); calibration fits its coefficients to them.
+    """
+    from tfnas.inspection import op_macs
+
+    profile = _core(core)
+    parsed = read_model(model)
+    for sg in parsed.subgraphs:
+        for op in sg.operators:
+            macs = op_macs(sg, op)
+            kind = _KIND.get(op.opcode, "elementwise")
+            if macs == 0 and kind in MAC_KINDS:
+                kind = "elementwise"  # a MAC op whose shapes we cannot read
+            used = kernels
+            if not (profile.simd and _op_dtype(sg, op) in _OPTIMIZED_DTYPES):
+                used = "reference"
+            yield sg, op, kind, used, macs, _bytes_moved(sg, op)
+
+
 def estimate_latency(
     model: bytes | str | os.PathLike | Model,
     device: str | Device | float = DEFAULT_LATENCY_DEVICE,
     *,
     core: str | None = None,
     kernels: str = "optimized",
+    calibration=None,
 ) -> LatencyEstimate:
     """Model the latency of one inference of a ``.tflite`` model.
 
@@ -308,6 +381,10 @@ def estimate_latency(
         ``"optimized"`` (CMSIS-NN / ESP-NN, the default) or ``"reference"``
         (TFLM's portable kernels). Optimized rates apply only to int8/int16
         operators on cores with SIMD; others run at the reference rate.
+    calibration:
+        A :class:`~tfnas.objectives.LatencyCalibration` (or the path of its
+        JSON) fitted to measurements on this core with these kernels: its
+        coefficients replace the default ones (docs/latency.md).
 
     Returns
     -------
@@ -317,8 +394,8 @@ def estimate_latency(
     Raises
     ------
     ValueError
-        For an unknown board, core or kernel family, a non-positive clock, or a
-        bare clock without a core.
+        For an unknown board, core or kernel family, a non-positive clock, a
+        bare clock without a core, or a calibration made for another core or kernels.
     FlatbufferError
         If ``model`` is not a valid flatbuffer.
     """
@@ -343,27 +420,11 @@ def estimate_latency(
     if clock_mhz <= 0:
         raise ValueError(f"The clock must be positive. Received: clock_mhz={clock_mhz}")
 
-    from tfnas.inspection import op_macs
-
-    scale = profile.coremark_per_mhz / _BASE.coremark_per_mhz
-    overhead = OP_OVERHEAD_CYCLES / scale
-    parsed = read_model(model)
+    table = _cycle_table(profile, kernels, _load_calibration(calibration))
     ops = []
-    for sg in parsed.subgraphs:
-        for op in sg.operators:
-            macs = op_macs(sg, op)
-            kind = _KIND.get(op.opcode, "elementwise")
-            if macs == 0 and kind in MACS_PER_CYCLE["reference"]:
-                kind = "elementwise"  # a MAC op whose shapes we cannot read
-            used = kernels
-            if not (profile.simd and _op_dtype(sg, op) in _OPTIMIZED_DTYPES):
-                used = "reference"
-            moved = _bytes_moved(sg, op)
-            if macs:
-                cycles = macs / (MACS_PER_CYCLE[used][kind] * scale) + overhead
-            else:
-                cycles = moved / (BYTES_PER_CYCLE[used][kind] * scale) + overhead
-            ops.append(OpLatency(sg.index, op.index, op.opcode, kind, used, macs, moved, cycles))
+    for sg, op, kind, used, macs, moved in op_quantities(model, profile.name, kernels):
+        cycles = (macs or moved) * table[used, kind] + table["overhead"]
+        ops.append(OpLatency(sg.index, op.index, op.opcode, kind, used, macs, moved, cycles))
     return LatencyEstimate(name, profile.name, clock_mhz, kernels, tuple(ops))
 
 
@@ -409,6 +470,7 @@ def estimate_genome_latency(
     *,
     kernels: str = "optimized",
     estimate=None,
+    calibration=None,
 ) -> float:
     """Modelled int8 latency (ms) of a genome before it is built or converted.
 
@@ -417,7 +479,8 @@ def estimate_genome_latency(
     kind from the genome, bytes moved from the predicted tensors, one overhead
     per predicted operator. Used to rank and screen candidates; the trial's
     ``latency_ms`` comes from the converted flatbuffer. ``estimate`` reuses a
-    :class:`~tfnas.memory.GenomeEstimate` already computed for the genome.
+    :class:`~tfnas.memory.GenomeEstimate` already computed for the genome;
+    ``calibration`` is used as in :func:`estimate_latency`.
     """
     from tfnas.memory.estimate import estimate_memory
 
@@ -425,16 +488,29 @@ def estimate_genome_latency(
         raise ValueError(f"kernels must be one of {KERNELS}. Received: kernels={kernels!r}")
     device = get_device(device) if isinstance(device, str) else device
     profile = _core(device.core)
-    scale = profile.coremark_per_mhz / _BASE.coremark_per_mhz
-    used = kernels if profile.simd else "reference"
-    cycles = sum(
-        m / (MACS_PER_CYCLE[used][k] * scale) for k, m in _genome_macs_by_kind(genome).items()
-    )
+    used = effective_kernels(profile.name, kernels)
+    table = _cycle_table(profile, kernels, _load_calibration(calibration))
+    cycles = sum(m * table[used, k] for k, m in _genome_macs_by_kind(genome).items())
     est = estimate if estimate is not None else estimate_memory(genome)
     for op in est.ops:
         kind = _KIND.get(op.opcode, "elementwise")
-        if kind not in MACS_PER_CYCLE["reference"]:
+        if kind not in MAC_KINDS:
             moved = sum(est.tensor_bytes[t] for t in (*op.inputs, *op.outputs))
-            cycles += moved / (BYTES_PER_CYCLE[used][kind] * scale)
-        cycles += OP_OVERHEAD_CYCLES / scale
+            cycles += moved * table[used, kind]
+        cycles += table["overhead"]
     return cycles / (float(device.clock_mhz) * 1e3)
+
+
+def _load_calibration(calibration):
+    if calibration is None:
+        return None
+    from tfnas.objectives.calibration import LatencyCalibration
+
+    if isinstance(calibration, LatencyCalibration):
+        return calibration
+    if isinstance(calibration, str | os.PathLike):
+        return LatencyCalibration.load(calibration)
+    raise ValueError(
+        "calibration must be a LatencyCalibration or the path of its JSON. "
+        f"Received: calibration of type {type(calibration).__name__}"
+    )

@@ -315,15 +315,20 @@ def zero_shot(
 
 
 def hardware_indicators(genome: Genome, device: str | None = None, *, quantization: str = "ptq",
-                        kernels: str = "optimized") -> dict[str, float]:  # fmt: skip
-    """MACs, parameters, modelled latency (ms) and the genome estimate of planned bytes."""
+                        kernels: str = "optimized", calibration=None) -> dict[str, float]:  # fmt: skip
+    """MACs, parameters, modelled latency (ms, with ``calibration`` if given) and the genome
+    estimate of planned bytes."""
     from tfnas.memory.estimate import estimate_memory
     from tfnas.objectives.latency import DEFAULT_LATENCY_DEVICE, estimate_genome_latency
 
     costs = analyze(genome)
     estimate = estimate_memory(genome, quantization=quantization)
     latency = estimate_genome_latency(
-        genome, device or DEFAULT_LATENCY_DEVICE, kernels=kernels, estimate=estimate
+        genome,
+        device or DEFAULT_LATENCY_DEVICE,
+        kernels=kernels,
+        estimate=estimate,
+        calibration=calibration,
     )
     return {
         "macs": float(costs.macs),

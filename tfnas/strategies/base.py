@@ -162,7 +162,12 @@ class NASOracle(keras_tuner.Oracle):
             from tfnas.proxies import hardware_indicators, zero_shot
 
             z = zero_shot(genome, self.proxy_x)
-            hw = hardware_indicators(genome, self.constraints.latency_device)
+            cal = self.constraints.latency_calibration
+            # A calibration is for the target's kernels; without one, the earlier default stays.
+            kernels = cal.kernels if cal is not None else "optimized"
+            hw = hardware_indicators(
+                genome, self.constraints.latency_device, kernels=kernels, calibration=cal
+            )
             self.proxies[key] = {"ntk_cond": z.ntk_cond, "regions": z.regions,
                                  "macs": hw["macs"], "latency_ms": hw["latency_ms"], "params": hw["params"],
                                  "proxy_seconds": z.seconds}  # fmt: skip

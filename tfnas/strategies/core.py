@@ -15,6 +15,7 @@ from tfnas.objectives import Constraints, scalarise
 
 __all__ = [
     "ESTIMATE_SLACK",
+    "LATENCY_SLACK",
     "screen",
     "resource_scales",
     "tournament",
@@ -29,6 +30,12 @@ __all__ = [
 #: converted planned bytes over 500 genomes; docs/benchmarks.md) would still break the bound.
 ESTIMATE_SLACK = 1.25
 
+#: Screening divides the genome's modelled latency by this slack before comparing it with a
+#: latency bound: the genome estimate of the latency model against the same model on the
+#: converted flatbuffer agreed within 0.995-1.004 on 40 genomes (tools/bench/latency_calibration.py,
+#: docs/benchmarks.md); QAT's extra requantize operators only make the genome estimate lower.
+LATENCY_SLACK = 1.05
+
 
 def screen(genome: Genome, constraints: Constraints) -> dict:
     """Estimated metrics of ``genome`` and the bounds they already break.
@@ -38,13 +45,16 @@ def screen(genome: Genome, constraints: Constraints) -> dict:
     bytes divided by :data:`ESTIMATE_SLACK` (planned bytes are a lower bound of
     every arena measure; persistent bytes need the flatbuffer), the weight and
     flash bounds on the parameter count (int8 stores at least a byte per
-    parameter, and the flatbuffer holds the weights), MACs exactly.
+    parameter, and the flatbuffer holds the weights), MACs exactly. With a
+    latency bound, the genome's modelled latency on the constraints' board (with
+    their calibration, if any) divided by :data:`LATENCY_SLACK` is checked too.
     """
     from tfnas.memory.estimate import estimate_memory
 
     costs = analyze(genome)
+    memory = estimate_memory(genome)
     estimate = {
-        "planned_bytes": estimate_memory(genome).planned_bytes,
+        "planned_bytes": memory.planned_bytes,
         "macs": costs.macs,
         "params": costs.params,
     }
@@ -54,6 +64,14 @@ def screen(genome: Genome, constraints: Constraints) -> dict:
         "flash_bytes": costs.params,
         constraints.arena_metric: estimate["planned_bytes"] / ESTIMATE_SLACK,
     }
+    if constraints.max_latency_ms is not None:
+        from tfnas.objectives.latency import estimate_genome_latency, kernels_for_target
+
+        estimate["latency_ms"] = estimate_genome_latency(
+            genome, constraints.latency_device, kernels=kernels_for_target(constraints.target),
+            estimate=memory, calibration=constraints.latency_calibration,
+        )  # fmt: skip
+        checked["latency_ms"] = estimate["latency_ms"] / LATENCY_SLACK
     return {"estimate": estimate, "violations": constraints.violations(checked)}
 
 

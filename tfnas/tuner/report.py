@@ -109,9 +109,13 @@ def _latency_model(constraints: Constraints) -> dict:
     from tfnas.objectives.latency import kernels_for_target
 
     device = constraints.latency_device
+    cal = constraints.latency_calibration
+    model = "analytic model, not a measurement (docs/latency.md)"
     return {"device": device.name, "core": device.core, "clock_mhz": device.clock_mhz,
             "kernels": kernels_for_target(constraints.target),
-            "model": "analytic model, not a measurement (docs/latency.md)"}  # fmt: skip
+            "model": f"{model}; {cal.describe()}" if cal is not None else model,
+            "calibration": None if cal is None else {"board": cal.board, "fitted": list(cal.fitted),
+                                                     "coefficients": cal.coefficients}}  # fmt: skip
 
 
 def write_report(report: dict, path: str | Path) -> None:

@@ -140,7 +140,8 @@ def score_flatbuffer(tflite: bytes, int8_accuracy: float, constraints) -> dict:
             f"TFLM cannot run it on {constraints.target}: {e}"
         ) from e
     latency = estimate_latency(parsed, constraints.latency_device,
-                               kernels=kernels_for_target(constraints.target))  # fmt: skip
+                               kernels=kernels_for_target(constraints.target),
+                               calibration=constraints.latency_calibration)  # fmt: skip
     metrics = {key: float(report[key]) for key in MEASURED}
     metrics["latency_ms"] = latency.latency_ms
     violations = constraints.violations(metrics)
