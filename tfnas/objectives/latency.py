@@ -38,13 +38,17 @@ Sources of the constants (each constant names its own below):
   latency is on average linear in the operation count, the premise of a
   MACs-over-rate model.
 - [EAB26] S. Mattner, github.com/shanemmattner/embedded-agent-bridge,
-  ``docs/ml-bench-results.md`` (2026): DWT cycle counts of TFLM with CMSIS-NN,
-  int8, on an NXP MCXN947 (Cortex-M33 with the DSP extension, 150 MHz):
-  hello_world 4,814 cycles, person_detect 26,316,498, micro_speech 1,716,853.
-  The M33 runs CMSIS-NN's DSP code path, as the M4 does; we treat it as an M4
-  per cycle. Two of the three calibrate the model below; micro_speech is a
-  held-out check (the model gives 2.29 M cycles, 1.33x the measurement).
-  One hobbyist measurement of one board: a weak anchor.
+  ``docs/ml-benchmark-comparison.md`` (2026): DWT cycle counts of TFLM with
+  CMSIS-NN, int8, -Os, on an NXP MCXN947 (Cortex-M33 with the DSP extension,
+  150 MHz): hello_world 4,813 cycles, person_detect 11,526,407, micro_speech
+  1,705,940. (The author's earlier ``docs/ml-bench-results.md`` gave
+  person_detect 26,316,498, which a DWT reset bug inflated; the first version
+  of this model was fitted to it and overestimated person_detect 2.3x.) The
+  M33 runs CMSIS-NN's DSP code path, as the M4 does; we treat it as an M4 per
+  cycle. The three counts fix three constants below (conv and depthwise rates,
+  the per-operator overhead) exactly, so no public point is left to check
+  them on: one hobbyist measurement of one board, a weak anchor. Calibrate
+  the model to your own board (:mod:`tfnas.objectives.calibration`).
 
 Examples
 --------
@@ -138,26 +142,26 @@ _BASE = CORES["Cortex-M4"]
 #: MACs per cycle of the MAC-bound kinds, int8, on a Cortex-M4.
 MACS_PER_CYCLE: Mapping[str, Mapping[str, float]] = {
     "optimized": {
-        # Calibrated on [EAB26]'s person_detect (6.19 M conv and 0.96 M depthwise
-        # MACs, 26.3 M cycles): with depthwise at 0.47x the conv rate (below) and
-        # the overhead below, the conv rate that reproduces it is 0.314. SMLAD's
-        # peak is 2 MACs/cycle [ARM-M4]; im2col, int8->int16 widening and loads
-        # take the rest.
-        "conv": 0.31,
-        # Depthwise reuses each weight over one channel only; [LAI18b] reports up
-        # to 5x throughput spread across op types. 0.47x conv is an assumption
-        # within that spread (only the conv + depthwise sum is calibrated).
-        "depthwise": 0.145,
-        # Fully connected reads each weight once (load-bound): two thirds of the
-        # conv rate. Assumption.
+        # Fitted with the depthwise rate and the overhead to [EAB26]'s three counts
+        # (non-negative least squares, tfnas.objectives.calibration, coefficients
+        # conv, depthwise, overhead; exact on three points): 1.065 cycles per
+        # conv MAC. SMLAD's peak is 2 MACs/cycle [ARM-M4]; im2col, int8->int16
+        # widening and loads take the rest.
+        "conv": 0.94,
+        # 5.07 cycles per depthwise MAC from the same fit: depthwise reuses each
+        # weight over one channel only ([LAI18b] reports up to 5x throughput
+        # spread across op types).
+        "depthwise": 0.197,
+        # Fully connected reads each weight once (load-bound); no public count
+        # separates it from the overhead. Assumption: 0.21 MACs/cycle.
         "fully_connected": 0.21,
     },
     "reference": {
         # The optimized rates divided by [LAI18]'s 4.6x CMSIS-NN speed-up: about
         # 15 cycles per MAC, as TFLM's portable kernels compute a 4-D offset
         # and a bounds check per filter tap.
-        "conv": 0.31 / 4.6,
-        "depthwise": 0.145 / 4.6,
+        "conv": 0.94 / 4.6,
+        "depthwise": 0.197 / 4.6,
         "fully_connected": 0.21 / 4.6,
     },
 }
@@ -182,9 +186,10 @@ BYTES_PER_CYCLE: Mapping[str, Mapping[str, float]] = {
 }
 
 #: Fixed cycles per operator on a Cortex-M4: TFLM's invoke loop, tensor look-ups
-#: and the kernel's per-call setup. Calibrated on [EAB26]'s hello_world (three
-#: fully connected ops, 288 MACs, 4,814 cycles): (4,814 - 288 / 0.21) / 3 = 1,148.
-OP_OVERHEAD_CYCLES = 1150.0
+#: and the kernel's per-call setup. From the same fit as the conv and depthwise
+#: rates; hello_world (three fully connected ops, 288 MACs, 4,813 cycles) alone
+#: gives (4,813 - 288 / 0.21) / 3 = 1,147.
+OP_OVERHEAD_CYCLES = 1147.0
 
 _KIND = {
     "CONV_2D": "conv",
