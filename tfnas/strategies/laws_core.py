@@ -329,7 +329,10 @@ class SamplingLaw:
                     f"{where}: the range of {v.name!r} must be [low, high]. Received: {r!r}"
                 )
             pairs.append((v.value(r[0], where), v.value(r[1], where)))
-        return cls(space, tuple(pairs))
+        try:
+            return cls(space, tuple(pairs))
+        except SearchSpaceError as e:
+            raise SearchSpaceError(f"{where}: {e}") from None
 
     @classmethod
     def from_json(cls, text: str | bytes, space: SearchSpace | None = None) -> SamplingLaw:
