@@ -245,6 +245,7 @@ class SamplingLaw:
         variables = law_variables(self.space)
         ranges = tuple((int(lo), int(hi)) for lo, hi in self.ranges)
         object.__setattr__(self, "ranges", ranges)
+        object.__setattr__(self, "_space_key", _space_key(self.space))
         if len(ranges) != len(variables):
             raise SearchSpaceError(
                 f"A law of this {self.space.name} space has {len(variables)} ranges. "
@@ -345,7 +346,7 @@ class SamplingLaw:
         return hash(self._key())
 
     def _key(self):
-        return (_space_key(self.space), self.ranges)
+        return (self._space_key, self.ranges)
 
     def __repr__(self) -> str:
         return f"SamplingLaw({self.space.name}, {self.labels()})"
