@@ -6,6 +6,7 @@ Subcommands:
 - ``tfnas family RUN_DIR``: the model family of an MSNAS run's meta-graph;
 - ``tfnas inspect MODEL.tflite``: TFLM arena, flash, MACs (see :mod:`tfnas.inspection`);
 - ``tfnas devices``: the board catalogue with the budget each gives a model;
+- ``tfnas laws design``: sampling laws for windows of a cost range, saved as JSON;
 - ``tfnas export MODEL.tflite --out DIR [--board ...]``: firmware sources for any model;
 - ``tfnas latency calibrate|estimate|host``: fit the latency model to measurements, use it,
   or time a model with LiteRT on this machine;
@@ -112,9 +113,12 @@ def _search_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--space", choices=["micro", "msnas", "cell"],
                    help=f"search space (default {d.space}; cell: NAS-Bench-201 cells)")  # fmt: skip
-    p.add_argument("--strategy", choices=["random", "evolution", "msnas", "micronas"],
+    p.add_argument("--strategy", choices=["random", "evolution", "msnas", "micronas", "laws"],
                    help=f"(default {d.strategy}; msnas searches its own meta-graph; micronas ranks "
-                   "zero-shot, prunes the cell supernet, then trains the best)")  # fmt: skip
+                   "zero-shot, prunes the cell supernet, then trains the best; laws trains samples "
+                   "of sampling laws designed for windows of a MAC range)")  # fmt: skip
+    p.add_argument("--laws", help="with --strategy laws: a laws file from `tfnas laws design` "
+                   "(default: design laws at the start of the search)")  # fmt: skip
     p.add_argument("--proxy-pool", type=int, help="zero-shot pre-ranking: draw K screened candidates "
                    "per trial and train the best by the hybrid proxy (default 1: off)")  # fmt: skip
     p.add_argument("--min-epochs", type=int, help="successive halving: new candidates train this "
@@ -184,8 +188,12 @@ def _search(argv: Sequence[str]) -> int:
     try:
         settings = load_config(args.config) if args.config else {}
         flags = {
-            k: v for k, v in vars(args).items() if k not in ("config", "workers") and v is not None
+            k: v
+            for k, v in vars(args).items()
+            if k not in ("config", "workers", "laws") and v is not None
         }
+        if args.laws is not None:
+            flags["strategy_options"] = {**settings.get("strategy_options", {}), "laws": args.laws}
         config = SearchConfig(**{**settings, **flags})
         if args.workers is not None:
             from tfnas.search import check_config
@@ -540,19 +548,112 @@ def _latency_host(args) -> int:
     return 0
 
 
+def _laws_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="tfnas laws design", description="Design sampling laws (Scheidegger et al., "
+                "NeurIPS 2019) for windows of a metric, without training, and save them as JSON "
+                "for `tfnas search --strategy laws --laws FILE`.")  # fmt: skip
+    p.add_argument(
+        "action", choices=["design"], help="design: run the genetic algorithm per window"
+    )
+    p.add_argument("--space", choices=["micro", "msnas", "cell"], default="micro",
+                   help="search space, with the same defaults as tfnas search (default micro)")  # fmt: skip
+    p.add_argument("--space-options", help="JSON object of space settings, as space_options in a "
+                   "search config")  # fmt: skip
+    p.add_argument("--data", help="an .npz whose input shape and classes the laws are for "
+                   "(default: 8x8 digits)")  # fmt: skip
+    p.add_argument(
+        "--metric", choices=["macs", "params", "planned_bytes", "latency_ms"], default="macs"
+    )
+    p.add_argument("--range", nargs=2, type=float, metavar=("LOW", "HIGH"),
+                   help="split LOW..HIGH at 1, 2, 5 x 10^k and design laws for each window")  # fmt: skip
+    p.add_argument("--window", nargs=2, type=float, action="append", metavar=("T1", "T2"),
+                   help="design laws for this window (repeatable), instead of --range")  # fmt: skip
+    p.add_argument("--device", help="board of the latency_ms metric (default: the latency model's)")
+    p.add_argument("--n-init", type=int, default=100, help="laws in the population (default 100)")
+    p.add_argument("--steps", type=int, default=900, help="GA steps, one child each (default 900)")
+    p.add_argument("--n-eval", type=int, default=10, help="samples per law evaluation (default 10)")
+    p.add_argument("--clusters", type=int, default=10, help="laws kept per window (default 10)")
+    p.add_argument("--check-samples", type=int, default=100,
+                   help="fresh samples each kept law is evaluated on for the printout (default 100)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="the laws JSON file to write")
+    return p
+
+
+def _laws(argv: Sequence[str]) -> int:
+    """Design sampling laws per window and save them; print each window's stats."""
+    args = _laws_parser().parse_args(argv)
+    from tfnas.errors import TfnasError
+    from tfnas.validation import check_int
+
+    try:
+        check_int("seed", args.seed, 0)
+        if (args.range is None) == (args.window is None):
+            raise ValueError("Give the metric's range or its windows. Expected exactly one of "
+                             "--range LOW HIGH and --window T1 T2. Received: "
+                             f"{'both' if args.range else 'neither'}")  # fmt: skip
+        options = json.loads(args.space_options) if args.space_options else {}
+        if not isinstance(options, dict):
+            raise ValueError(
+                f"--space-options must be a JSON object. Received: {args.space_options}"
+            )
+        from tfnas.objectives import get_device
+        from tfnas.search import SearchConfig, _space, check_config, load_data
+        from tfnas.strategies.laws_core import check_law_options, decade_windows, design_windows
+
+        if args.device is not None:
+            get_device(args.device)
+        config = SearchConfig(data=args.data, space=args.space, strategy="laws", space_options=options,
+                              seed=args.seed)  # fmt: skip
+        design = {"n_init": args.n_init, "steps": args.steps, "n_eval": args.n_eval,
+                  "clusters": args.clusters, "check_samples": args.check_samples}  # fmt: skip
+        check_config(config)
+        check_law_options({"design": design, "metric_range": args.range, "windows": args.window})
+        out = Path(args.out)
+        if out.is_dir():
+            raise ValueError(f"--out must be a file path. Received: --out {args.out}, a folder")
+        data = load_data(config)
+        space = _space(config, data.input_shape, data.num_classes)
+        windows = decade_windows(*args.range) if args.range else [tuple(w) for w in args.window]
+        start = time.perf_counter()
+        lawset = design_windows(space, windows, args.metric, device=args.device, seed=args.seed,
+                                tournament_size=5, **design)  # fmt: skip
+        out.parent.mkdir(parents=True, exist_ok=True)
+        lawset.save(out)
+    except json.JSONDecodeError as e:
+        print(f"tfnas laws: error: --space-options is not valid JSON: {e}", file=sys.stderr)
+        return 2
+    except (TfnasError, ValueError, OSError) as e:
+        print(f"tfnas laws: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    print(f"laws for {args.metric} on the {space.name} space, input {tuple(space.input_shape)}, "
+          f"{space.num_classes} classes ({len(windows)} windows, {time.perf_counter() - start:.1f} s)")  # fmt: skip
+    for w in lawset.windows:
+        best = w.stats[0]
+        lo, hi = best.interval
+        mean_inside = sum(s.inside for s in w.stats) / len(w.stats)
+        print(f"  window {w.target[0]:.3g}..{w.target[1]:.3g}: {len(w.laws)} laws in "
+              f"{w.design['seconds']:.1f} s; best law mean ± std {lo:.3g}..{hi:.3g}, {100 * best.inside:.0f}% "
+              f"of its {best.samples} samples inside; {100 * mean_inside:.0f}% over all {len(w.laws)} laws")  # fmt: skip
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tfnas`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"inspect": None, "demo": _demo, "search": _search, "family": _family,
-                "devices": _devices, "export": _export, "latency": _latency}  # fmt: skip
+                "devices": _devices, "export": _export, "latency": _latency,
+                "laws": _laws}  # fmt: skip
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: tfnas {search,family,inspect,export,devices,latency,demo} ...\n\n"
+        print("usage: tfnas {search,family,inspect,export,devices,latency,laws,demo} ...\n\n"
               "  search                 search architectures under a device budget (tfnas search -h)\n"
               "  family RUN_DIR         train and measure an MSNAS run's model family (tfnas family -h)\n"
               "  inspect MODEL.tflite   TFLM arena, flash and MACs of a model (tfnas inspect -h)\n"
               "  export MODEL.tflite    C array, op resolver, arena and a board program (tfnas export -h)\n"
               "  devices                the board catalogue: SRAM, flash, core, clock, target\n"
               "  latency ...            calibrate the latency model, estimate, time on host (tfnas latency -h)\n"
+              "  laws design            design sampling laws for windows of a cost range (tfnas laws -h)\n"
               "  demo                   sample, train, quantize and measure a model on 8x8 digits",
               file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)  # fmt: skip
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -159,6 +159,10 @@ def check_config(config: SearchConfig) -> None:
                strategy_options(c.strategy))  # fmt: skip
     _check_search_settings(c)
     _check_latency_settings(c)
+    if c.strategy == "laws":
+        from tfnas.strategies.laws_core import check_law_options
+
+        check_law_options(c.strategy_options)
 
 
 def _check_latency_settings(config: SearchConfig) -> None:
@@ -277,6 +281,10 @@ def run_search(config: SearchConfig, verbose: int = 1) -> dict:
     data = load_data(config)
     space = _space(config, data.input_shape, data.num_classes)
     constraints = _constraints(config)
+    if config.strategy == "laws":  # the laws file against this task and space, before TensorFlow
+        from tfnas.strategies.laws_core import check_law_options
+
+        check_law_options(config.strategy_options, space)
     kwargs = {}
     if config.strategy == "evolution":
         population = config.population or max(2, config.max_trials // 2)
@@ -340,6 +348,8 @@ def run_search(config: SearchConfig, verbose: int = 1) -> dict:
     if config.strategy == "msnas":
         space.save(out / "metagraph.json")
         written.append(out / "metagraph.json")
+    if config.strategy == "laws" and oracle.lawset is not None:  # reusable: --laws out/laws.json
+        written.append(oracle.lawset.save(out / "laws.json"))
     (out / "report.md").write_text(_markdown(report, data.name))
     written.append(out / "report.md")
     report["written"] = [str(p) for p in written if p.exists()]

@@ -14,6 +14,14 @@ from tfnas.strategies.core import (
     screen,
     tournament,
 )
+from tfnas.strategies.laws_core import (
+    LawSet,
+    SamplingLaw,
+    cluster_laws,
+    decade_windows,
+    design_laws,
+    design_windows,
+)
 from tfnas.strategies.metagraph import (
     DEFAULT_THRESHOLDS,
     FamilyMember,
@@ -28,12 +36,14 @@ _LAZY = {
     "AgingEvolutionOracle": "tfnas.strategies.aging_evolution",
     "MSNASOracle": "tfnas.strategies.msnas",
     "MicroNASOracle": "tfnas.strategies.micronas",
+    "SamplingLawOracle": "tfnas.strategies.laws",
 }
 STRATEGIES = {
     "random": "RandomSearchOracle",
     "evolution": "AgingEvolutionOracle",
     "msnas": "MSNASOracle",
     "micronas": "MicroNASOracle",
+    "laws": "SamplingLawOracle",
 }
 
 #: Oracle settings a config's ``strategy_options`` may name, per strategy (kept equal to the
@@ -53,6 +63,7 @@ STRATEGY_OPTIONS = {
         "performance",
     ),  # fmt: skip
     "micronas": ("pool", "prune"),
+    "laws": ("laws", "metric", "metric_range", "windows", "design"),
 }
 
 __all__ = [
@@ -69,6 +80,12 @@ __all__ = [
     "connectivity_penalty",
     "iot_penalty",
     "DEFAULT_THRESHOLDS",
+    "SamplingLaw",
+    "LawSet",
+    "design_laws",
+    "design_windows",
+    "decade_windows",
+    "cluster_laws",
     "STRATEGIES",
     "get_strategy",
     *_LAZY,
@@ -81,7 +98,7 @@ def strategy_options(name: str) -> set[str]:
 
 
 def get_strategy(name: str):
-    """The oracle class of a strategy name (``"random"``, ``"evolution"``, ``"msnas"`` or ``"micronas"``)."""
+    """The oracle class of a strategy name (``"random"``, ``"evolution"``, ``"msnas"``, ``"micronas"`` or ``"laws"``)."""
     if name not in STRATEGIES:
         raise ValueError(
             f"Unknown strategy. Expected one of {sorted(STRATEGIES)}. Received: {name!r}"
