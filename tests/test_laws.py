@@ -11,19 +11,18 @@ import pytest
 
 from tfnas.errors import SearchSpaceError
 from tfnas.genome import CellSpace, Genome, MicroSpace, MSNASSpace, analyze, stage_order
+from tfnas.genome import laws as gl
+from tfnas.genome.laws import SamplingLaw, law_variables, sample
 from tfnas.objectives import Constraints
-from tfnas.strategies import laws_core as lc
-from tfnas.strategies.laws_core import (
+from tfnas.strategies import law_design as ld
+from tfnas.strategies.law_design import (
     LawSet,
-    SamplingLaw,
     cluster_laws,
     decade_windows,
     design_laws,
     design_windows,
     evaluate_law,
     law_fitness,
-    law_variables,
-    sample,
 )
 
 
@@ -33,15 +32,15 @@ def micro(**kw):
 
 def random_laws(space, count, seed):
     rng = np.random.default_rng(seed)
-    return [lc._random_law(space, law_variables(space), rng) for _ in range(count)]
+    return [ld._random_law(space, law_variables(space), rng) for _ in range(count)]
 
 
 def test_law_work_needs_no_tensorflow():
     code = (
-        "import sys; from tfnas.genome import MicroSpace; from tfnas.strategies import laws_core as lc; "
+        "import sys; from tfnas.genome import MicroSpace; from tfnas.genome import laws as gl; from tfnas.strategies import law_design as ld; "
         "s = MicroSpace((8, 8, 1), 10, max_blocks=2, max_channels=8); "
-        "w = lc.design_laws(s, (1e3, 5e3), n_init=6, steps=6, clusters=2, check_samples=5); "
-        "lc.sample(w.laws[0], 3, seed=0); "
+        "w = ld.design_laws(s, (1e3, 5e3), n_init=6, steps=6, clusters=2, check_samples=5); "
+        "gl.sample(w.laws[0], 3, seed=0); "
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
@@ -118,7 +117,7 @@ def test_micro_samples_stay_inside_their_ranges_and_costs_match_analyze():
     count = 0
     for i, law in enumerate(laws):
         rng = np.random.default_rng(i)
-        for drawn in lc._draws(law, 8, rng):
+        for drawn in gl._draws(law, 8, rng):
             g = drawn.genome(space)
             assert space.contains(g)
             _check_micro_sample(law, g)
@@ -147,7 +146,7 @@ def test_msnas_and_cell_samples_stay_inside_their_ranges():
     space = MSNASSpace((16, 16, 1), 10, stages=2, nodes=5, channels=(8, 16))
     for i, law in enumerate(random_laws(space, 20, seed=5)):
         r = dict(zip([v.name for v in law.variables], law.ranges, strict=True))
-        for drawn in lc._draws(law, 5, np.random.default_rng(i)):
+        for drawn in gl._draws(law, 5, np.random.default_rng(i)):
             g = drawn.genome(space)
             assert space.contains(g)
             assert drawn.costs(space) == (analyze(g).macs, analyze(g).params)
@@ -447,9 +446,9 @@ def test_oracle_takes_windows_in_turn_screens_and_resumes(tmp_path, monkeypatch)
 
 def test_default_range_covers_the_screened_samples_and_respects_the_bound():
     space = micro()
-    low, high = lc.default_range(space, "macs", Constraints(max_macs=30_000), seed=0)
+    low, high = ld.default_range(space, "macs", Constraints(max_macs=30_000), seed=0)
     assert high == 30_000 and low in {1e2, 2e2, 5e2, 1e3, 2e3, 5e3, 1e4} and low < high
-    free_low, free_high = lc.default_range(space, "macs", Constraints(), seed=0)
+    free_low, free_high = ld.default_range(space, "macs", Constraints(), seed=0)
     for x in (free_low, free_high):  # on the 1, 2, 5 grid
         assert round(x / 10 ** math.floor(math.log10(x)), 6) in (1, 2, 5)
 

@@ -599,7 +599,7 @@ def _laws(argv: Sequence[str]) -> int:
             )
         from tfnas.objectives import get_device
         from tfnas.search import SearchConfig, _space, check_config, load_data
-        from tfnas.strategies.laws_core import check_law_options, decade_windows, design_windows
+        from tfnas.strategies.law_design import check_law_options, decade_windows, design_windows
 
         if args.device is not None:
             get_device(args.device)

@@ -160,7 +160,7 @@ def check_config(config: SearchConfig) -> None:
     _check_search_settings(c)
     _check_latency_settings(c)
     if c.strategy == "laws":
-        from tfnas.strategies.laws_core import check_law_options
+        from tfnas.strategies.law_design import check_law_options
 
         check_law_options(c.strategy_options)
 
@@ -282,7 +282,7 @@ def run_search(config: SearchConfig, verbose: int = 1) -> dict:
     space = _space(config, data.input_shape, data.num_classes)
     constraints = _constraints(config)
     if config.strategy == "laws":  # the laws file against this task and space, before TensorFlow
-        from tfnas.strategies.laws_core import check_law_options
+        from tfnas.strategies.law_design import check_law_options
 
         check_law_options(config.strategy_options, space)
     kwargs = {}

@@ -6,6 +6,7 @@ import keras-tuner, and through it TensorFlow) load on first use.
 
 from importlib import import_module
 
+from tfnas.genome.laws import SamplingLaw
 from tfnas.strategies.core import (
     average_ranks,
     hybrid_scores,
@@ -14,9 +15,8 @@ from tfnas.strategies.core import (
     screen,
     tournament,
 )
-from tfnas.strategies.laws_core import (
+from tfnas.strategies.law_design import (
     LawSet,
-    SamplingLaw,
     cluster_laws,
     decade_windows,
     design_laws,

@@ -4,7 +4,7 @@ Scheidegger, Benini, Bekas, Malossi, "Constrained deep neural network
 architecture search for IoT devices accounting for hardware calibration",
 NeurIPS 2019. Before anything trains, laws are designed (or loaded) for
 windows that split a metric's range at ``1, 2, 5 x 10^k``
-(:mod:`tfnas.strategies.laws_core`); then trial ``t`` samples a law of
+(:mod:`tfnas.strategies.law_design`); then trial ``t`` samples a law of
 window ``t mod W`` (the next window on each rejected proposal), so trials
 spread evenly over the range and the report's Pareto front is drawn across
 them. Every sample is screened against the constraints like any proposal.
@@ -17,17 +17,16 @@ import logging
 import numpy as np
 
 from tfnas.genome import Genome
+from tfnas.genome.laws import law_variables, sample
 from tfnas.strategies.base import NASOracle
-from tfnas.strategies.laws_core import (
+from tfnas.strategies.law_design import (
     DESIGN_DEFAULTS,
     LawSet,
     check_law_options,
     decade_windows,
     default_range,
     design_windows,
-    law_variables,
     load_for_space,
-    sample,
 )
 
 __all__ = ["SamplingLawOracle", "DESIGN_DEFAULTS"]

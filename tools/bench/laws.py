@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tfnas.genome import MicroSpace, analyze  # noqa: E402
 from tfnas.search import SearchConfig, _space  # noqa: E402
-from tfnas.strategies.laws_core import design_laws, evaluate_law, law_fitness  # noqa: E402
+from tfnas.strategies.law_design import design_laws, evaluate_law, law_fitness  # noqa: E402
 
 SHAPE, CLASSES = (28, 28, 1), 10
 WINDOWS = ((1e5, 2e5), (1e6, 2e6), (1e7, 2e7))
