@@ -232,3 +232,34 @@ def test_model_data_cross_compiles_for_cortex_m4(tmp_path, searched):
     assert model == len(searched) + (
         -len(searched) % 16
     )  # the flatbuffer, padded to its 16-byte alignment
+
+
+def test_a_model_not_made_by_tfnas_exports_and_runs(tmp_path, capsys):
+    """person_detect (TFLM's example) through `tfnas export --board generic`, built and run."""
+    _need_build("host")
+    model = real_tflm.REPO.parent / "shared" / "tflm" / "models" / "person_detect.tflite"
+    truth = json.loads(
+        (
+            real_tflm.REPO.parent / "shared" / "tflm" / "truth" / "x86_64" / "person_detect.json"
+        ).read_text()
+    )
+    from tfnas.cli import main
+
+    out = tmp_path / "person"
+    assert (
+        main(["export", str(model), "--out", str(out), "--board", "generic", "--target", "host"])
+        == 0
+    )
+    assert "kTensorArenaSize 85,024 B on host" in capsys.readouterr().out
+    env = _env("host")
+    make = subprocess.run(["make", "-C", str(out), f"TFLM_ROOT={real_tflm.BUILD_DIR / 'tflite-micro'}",
+                           f"TFLM_LIB={env['TFLM_LIB']}", "CXXFLAGS=-O1 -Werror"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert make.returncode == 0, make.stdout[-2000:] + make.stderr[-3000:]
+    run = subprocess.run([str(out / "person")], capture_output=True, text=True, timeout=300)
+    printed = run.stdout + run.stderr
+    assert run.returncode == 0, printed
+    # The real TFLM's numbers for this model, from the truth file of a separate build.
+    assert truth["arena_used_bytes"] == 85024 == truth["min_arena_bytes_multiple_of_16"]
+    assert "arena_used_bytes = 85024 of kTensorArenaSize = 85024" in printed
+    assert re.search(r"top output index [01] ", printed)
