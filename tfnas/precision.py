@@ -834,9 +834,10 @@ def plot_precision(result: dict, path: str | os.PathLike) -> None:
     for ax in axes:
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
     if result.get("arena_bound"):
-        axes[0].axvline(result["arena_bound"], ls=":", c="k", lw=1)
+        axes[0].axvline(result["arena_bound"], ls=":", c="k", lw=1, label="the run's arena bound")
+    for ax in axes:
+        ax.legend(fontsize=7, loc="lower right")
     if left_out:
         axes[0].set_title("left out: " + ", ".join(left_out), fontsize=8)
     fig.suptitle(f"Per-format Pareto fronts of the run's {len(result['trials'])} Pareto models")
