@@ -441,6 +441,8 @@ def _precision_parser() -> argparse.ArgumentParser:
                    help="TFLM build(s) to measure the arena for (default all)")  # fmt: skip
     p.add_argument("--qat-epochs", type=int, default=1,
                    help="epochs of quantization-aware fine-tuning for int8 QAT (default 1)")  # fmt: skip
+    p.add_argument("--qat-learning-rate", type=float, default=1e-4,
+                   help="Adam's learning rate while fine-tuning for int8 QAT (default 1e-4)")  # fmt: skip
     p.add_argument("--formats", default="all", help="comma-separated subset of float32,float16,"
                    "dynamic,int8,int8_qat,int16x8 (default all)")  # fmt: skip
     p.add_argument("--test-samples", type=int,
@@ -458,11 +460,14 @@ def _precision(argv: Sequence[str]) -> int:
 
     try:
         from tfnas.precision import FORMATS, check_formats, check_run, check_targets
-        from tfnas.validation import check_int
+        from tfnas.validation import check_int, check_number
 
         formats = check_formats(FORMATS if args.formats == "all" else args.formats)
         targets = check_targets(args.target)
         check_int("--qat-epochs", args.qat_epochs, 1)
+        if not check_number("--qat-learning-rate", args.qat_learning_rate, 0.0) > 0:
+            raise ValueError("--qat-learning-rate must be positive. Received: "
+                             f"--qat-learning-rate={args.qat_learning_rate!r}")  # fmt: skip
         check_int("--tflm-samples", args.tflm_samples, 0)
         check_int("--test-samples", args.test_samples, 1, optional=True)
         run = check_run(args.run_dir)  # before TensorFlow: a bad folder fails at once
@@ -480,6 +485,7 @@ def _precision(argv: Sequence[str]) -> int:
                   flush=True)  # fmt: skip
 
         result = analyze_precision(args.run_dir, formats, targets, qat_epochs=args.qat_epochs,
+                                   qat_learning_rate=args.qat_learning_rate,
                                    test_samples=args.test_samples, tflm_samples=args.tflm_samples,
                                    progress=progress)  # fmt: skip
         written = write_precision(result, out)

@@ -49,7 +49,14 @@ def main(argv=None) -> int:
     report = run_search(config, verbose=1)
     search_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    result = analyze_precision(args.run, qat_epochs=args.qat_epochs)
+
+    def progress(row: dict) -> None:
+        done = f"{row['accuracy']:.4f}" if row["status"] == "ok" else "failed"
+        print(
+            f"trial {row['trial_id']} {row['label']}: {done} ({row['seconds']:.0f} s)", flush=True
+        )
+
+    result = analyze_precision(args.run, qat_epochs=args.qat_epochs, progress=progress)
     result["seconds"] = time.perf_counter() - start
     result["search_seconds_this_call"] = search_seconds
     result["search_trial_seconds"] = sum(r.get("seconds", 0.0) for r in report["trials"])
