@@ -347,6 +347,10 @@ def test_cli_errors_are_one_line(tiny_run, tmp_path, capsys):
     assert _error([str(tiny_run), "--qat-epochs", "0"], capsys) == (
         "tfnas precision: error: --qat-epochs must be an integer >= 1. Received: --qat-epochs=0"
     )
+    assert _error([str(tiny_run), "--qat-learning-rate", "0"], capsys) == (
+        "tfnas precision: error: --qat-learning-rate must be positive. Received: "
+        "--qat-learning-rate=0.0"
+    )
     assert _error([str(tiny_run), "--qat-epochs", "x"], capsys) == (
         "tfnas precision: error: argument --qat-epochs: invalid int value: 'x'"
     )
