@@ -4,6 +4,7 @@ Subcommands:
 
 - ``tfnas search``: search under a device budget (see :mod:`tfnas.search`);
 - ``tfnas family RUN_DIR``: the model family of an MSNAS run's meta-graph;
+- ``tfnas precision RUN_DIR``: a run's Pareto models in six number formats (see :mod:`tfnas.precision`);
 - ``tfnas inspect MODEL.tflite``: TFLM arena, flash, MACs (see :mod:`tfnas.inspection`);
 - ``tfnas devices``: the board catalogue with the budget each gives a model;
 - ``tfnas laws design``: sampling laws for windows of a cost range, saved as JSON;
@@ -639,16 +640,83 @@ def _laws(argv: Sequence[str]) -> int:
     return 0
 
 
+def _precision_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="tfnas precision", description="Convert every Pareto model of a finished "
+                "search to float32, float16 weights, dynamic range, int8 PTQ, int8 QAT and int16x8; "
+                "measure accuracy (LiteRT), flash, the exact TFLM arena per target and whether TFLM "
+                "runs it. Writes precision.json, precision.md and precision.png.")  # fmt: skip
+    p.add_argument("run_dir", type=Path, help="the --out folder of a finished `tfnas search`")
+    p.add_argument("--target", choices=["host", "cortex-m", "cortex-m-cmsis", "all"], default="all",
+                   help="TFLM build(s) to measure the arena for (default all)")  # fmt: skip
+    p.add_argument("--qat-epochs", type=int, default=1,
+                   help="epochs of quantization-aware fine-tuning for int8 QAT (default 1)")  # fmt: skip
+    p.add_argument("--qat-learning-rate", type=float, default=1e-4,
+                   help="Adam's learning rate while fine-tuning for int8 QAT (default 1e-4)")  # fmt: skip
+    p.add_argument("--formats", default="all", help="comma-separated subset of float32,float16,"
+                   "dynamic,int8,int8_qat,int16x8 (default all)")  # fmt: skip
+    p.add_argument("--test-samples", type=int,
+                   help="score on a seeded subset of the test split (default: all of it)")  # fmt: skip
+    p.add_argument("--tflm-samples", type=int, default=32, help="test samples the real TFLM "
+                   "interpreter (tflite-micro) runs per model; 0 skips it (default 32)")  # fmt: skip
+    p.add_argument("--out", type=Path, help="where the three files go (default RUN_DIR)")
+    return p
+
+
+def _precision(argv: Sequence[str]) -> int:
+    """Six number formats of every Pareto model of a run: accuracy, flash, arena, TFLM support."""
+    args = _precision_parser().parse_args(argv)
+    from tfnas.errors import TfnasError
+
+    try:
+        from tfnas.precision import FORMATS, check_formats, check_run, check_targets
+        from tfnas.validation import check_int, check_number
+
+        formats = check_formats(FORMATS if args.formats == "all" else args.formats)
+        targets = check_targets(args.target)
+        check_int("--qat-epochs", args.qat_epochs, 1)
+        if not check_number("--qat-learning-rate", args.qat_learning_rate, 0.0) > 0:
+            raise ValueError("--qat-learning-rate must be positive. Received: "
+                             f"--qat-learning-rate={args.qat_learning_rate!r}")  # fmt: skip
+        check_int("--tflm-samples", args.tflm_samples, 0)
+        check_int("--test-samples", args.test_samples, 1, optional=True)
+        run = check_run(args.run_dir)  # before TensorFlow: a bad folder fails at once
+        out = args.out or args.run_dir
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out must be a folder. Received: {out}, an existing file")
+        print(f"precision: {len(run.trial_ids)} Pareto trials ({', '.join(run.trial_ids)}) x "
+              f"{len(formats)} formats", flush=True)  # fmt: skip
+        from tfnas.precision import analyze_precision, format_precision, write_precision
+
+        def progress(row: dict) -> None:
+            done = (f"accuracy {row['accuracy']:.4f}, flash {row['flash_bytes']:,} B"
+                    if row["status"] == "ok" else f"failed: {row['reason'][:120]}")  # fmt: skip
+            print(f"[tfnas] trial {row['trial_id']} {row['label']}: {done} ({row['seconds']:.0f} s)",
+                  flush=True)  # fmt: skip
+
+        result = analyze_precision(args.run_dir, formats, targets, qat_epochs=args.qat_epochs,
+                                   qat_learning_rate=args.qat_learning_rate,
+                                   test_samples=args.test_samples, tflm_samples=args.tflm_samples,
+                                   progress=progress)  # fmt: skip
+        written = write_precision(result, out)
+    except (TfnasError, ValueError, OSError, KeyError) as e:
+        print(f"tfnas precision: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    print(format_precision(result))
+    print(f"wrote {out}/" + ", ".join(p.name for p in written))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tfnas`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"inspect": None, "demo": _demo, "search": _search, "family": _family,
                 "devices": _devices, "export": _export, "latency": _latency,
-                "laws": _laws}  # fmt: skip
+                "laws": _laws, "precision": _precision}  # fmt: skip
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: tfnas {search,family,inspect,export,devices,latency,laws,demo} ...\n\n"
+        print("usage: tfnas {search,family,precision,inspect,export,devices,latency,laws,demo} ...\n\n"
               "  search                 search architectures under a device budget (tfnas search -h)\n"
               "  family RUN_DIR         train and measure an MSNAS run's model family (tfnas family -h)\n"
+              "  precision RUN_DIR      a run's Pareto models in six number formats (tfnas precision -h)\n"
               "  inspect MODEL.tflite   TFLM arena, flash and MACs of a model (tfnas inspect -h)\n"
               "  export MODEL.tflite    C array, op resolver, arena and a board program (tfnas export -h)\n"
               "  devices                the board catalogue: SRAM, flash, core, clock, target\n"
