@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from tfnas.errors import InputError
-from tfnas.validation import check_choice, check_headroom, check_int, check_keys
+from tfnas.validation import check_choice, check_headroom, check_int, check_keys, read_text
 
 __all__ = ["SearchConfig", "run_search", "load_config", "check_config"]
 
@@ -78,32 +78,25 @@ def load_config(path: str | Path) -> dict:
         is suggested).
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"Config file {path} does not exist. Expected a YAML or JSON file. "
-                         f"Received: --config {path}")  # fmt: skip
-    try:
-        text = path.read_text()
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
+    text = read_text(path, "Config file", "a YAML or JSON file", received=f"--config {path}")
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
 
-            try:
-                data = yaml.safe_load(text)
-            except yaml.YAMLError as e:
-                where = getattr(e, "problem_mark", None)
-                line = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-                problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-                raise InputError(f"{path} is not valid YAML{line}: {problem}. Expected a mapping of "
-                                 "settings such as `max_trials: 10`") from e  # fmt: skip
-            data = {} if data is None else data
-        else:
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path} is not valid JSON at line {e.lineno}, column {e.colno}: "
-                                 f"{e.msg}. Expected an object of settings (or use .yaml)") from e  # fmt: skip
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path} is not a text file. Expected a YAML or JSON config. "
-                         f"Received: undecodable bytes at offset {e.start}") from e  # fmt: skip
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            where = getattr(e, "problem_mark", None)
+            line = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise InputError(f"{path} is not valid YAML{line}: {problem}. Expected a mapping of "
+                             "settings such as `max_trials: 10`") from e  # fmt: skip
+        data = {} if data is None else data
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{path} is not valid JSON at line {e.lineno}, column {e.colno}: "
+                             f"{e.msg}. Expected an object of settings (or use .yaml)") from e  # fmt: skip
     if not isinstance(data, dict):
         raise InputError(
             f"{path}: a config file must hold a mapping of settings. Received: {type(data).__name__}"

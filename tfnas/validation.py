@@ -10,12 +10,15 @@ expected and what was received, in the Keras style; every error is a
   closest valid name.
 - :func:`check_arrays`: samples and labels against the task (input shape,
   class count): rank, shape, dtype, NaN and inf, label range, one-hot labels.
+- :func:`read_text`: a user's text file, or one error if it is missing or binary.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +32,7 @@ __all__ = [
     "check_arrays",
     "check_headroom",
     "closest",
+    "read_text",
 ]
 
 
@@ -123,6 +127,31 @@ def check_keys(where: str, given: Mapping | Iterable[str], valid: Iterable[str])
                 f"Unknown setting {key!r} in {where}{closest(key, valid)}. Expected some of "
                 f"{valid}. Received: {key}"
             )
+
+
+def read_text(
+    path: str | os.PathLike,
+    what: str,
+    expected: str,
+    *,
+    received: str | None = None,
+    error: type[Exception] = InputError,
+) -> str:
+    """The text of a file the user named, or one clear ``error``.
+
+    ``what`` names the file in the missing-file message ("Config file"),
+    ``expected`` says what it should hold ("a YAML or JSON file"), and
+    ``received`` how the user named it (default: the path).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} {path} does not exist. Expected {expected}. "
+                    f"Received: {received or path}")  # fmt: skip
+    try:
+        return path.read_text()
+    except UnicodeDecodeError as e:
+        raise error(f"{path} is not a text file. Expected {expected}. Received: undecodable "
+                    f"bytes at offset {e.start}") from e  # fmt: skip
 
 
 def _range(low, high) -> str:

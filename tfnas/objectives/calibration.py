@@ -282,17 +282,12 @@ def read_measurements(path: str | os.PathLike) -> list[Measurement]:
         or neither of ``cycles`` and ``ms``, an unknown kernel family, no rows,
         or rows for several boards or kernel families.
     """
-    from tfnas.validation import closest
+    from tfnas.validation import closest, read_text
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"Measurements file {path} does not exist. Expected a CSV with the columns "
-                         f"model, board and cycles or ms. Received: {path}")  # fmt: skip
-    try:
-        text = path.read_text()
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path} is not a text file. Expected a CSV. Received: undecodable bytes "
-                         f"at offset {e.start}") from e  # fmt: skip
+    text = read_text(
+        path, "Measurements file", "a CSV with the columns model, board and cycles or ms"
+    )
     rows = list(csv.reader(text.splitlines()))
     rows = [(n, r) for n, r in enumerate(rows, 1) if any(c.strip() for c in r)]
     if not rows:

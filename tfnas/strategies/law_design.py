@@ -63,6 +63,7 @@ from tfnas.genome.laws import (
     _space_from,
     law_variables,
 )
+from tfnas.validation import read_text
 
 __all__ = [
     "METRICS",
@@ -554,14 +555,8 @@ class LawSet:
             If the file is missing or malformed, or the input shape differs.
         """
         path = Path(path)
-        if not path.is_file():
-            raise SearchSpaceError(f"Laws file {path} does not exist. Expected the JSON written by "
-                                   f"`tfnas laws design`. Received: {path}")  # fmt: skip
-        try:
-            text = path.read_text()
-        except UnicodeDecodeError as e:
-            raise SearchSpaceError(f"{path} is not a text file. Expected a laws JSON file. "
-                                   f"Received: undecodable bytes at offset {e.start}") from e  # fmt: skip
+        text = read_text(path, "Laws file", "the JSON written by `tfnas laws design`",
+                         error=SearchSpaceError)  # fmt: skip
         laws = cls.from_json(text, str(path))
         if input_shape is not None and tuple(input_shape) != tuple(laws.space.input_shape):
             raise SearchSpaceError(

@@ -28,8 +28,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mnist_search as shared  # noqa: E402
 
@@ -65,11 +63,7 @@ def main(argv=None) -> int:
     from tfnas.tuner import NASTuner
 
     data = load_npz(args.data)
-    order = np.random.default_rng(args.seed).permutation(len(data.x_train))
-    tr, va = order[: args.train], order[args.train : args.train + args.val]
-    x, y, val = data.x_train[tr], data.y_train[tr], (data.x_train[va], data.y_train[va])
-    te = np.sort(np.random.default_rng(args.seed + 1).permutation(len(data.x_test))[: args.test])
-    test = (data.x_test[te], data.y_test[te])
+    x, y, val, test = shared.split(data, args.train, args.val, args.test, args.seed)
     bounds = shared.BOUNDS
     constraints = Constraints(max_arena_bytes=bounds["planned_bytes"], arena="planned",
                               max_weights_bytes=bounds["weights_bytes"], max_macs=bounds["macs"],

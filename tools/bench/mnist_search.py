@@ -208,6 +208,15 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def split(data, train: int, val: int, test: int, seed: int):
+    """Seeded training images, a validation split held out of them, and a test subset."""
+    order = np.random.default_rng(seed).permutation(len(data.x_train))
+    tr, va = order[:train], order[train : train + val]
+    te = np.sort(np.random.default_rng(seed + 1).permutation(len(data.x_test))[:test])
+    return (data.x_train[tr], data.y_train[tr], (data.x_train[va], data.y_train[va]),
+            (data.x_test[te], data.y_test[te]))  # fmt: skip
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -238,11 +247,7 @@ def main(argv=None) -> int:
     from tfnas.tuner import NASTuner
 
     data = load_npz(args.data)
-    order = np.random.default_rng(args.seed).permutation(len(data.x_train))
-    tr, va = order[: args.train], order[args.train : args.train + args.val]
-    x, y, val = data.x_train[tr], data.y_train[tr], (data.x_train[va], data.y_train[va])
-    te = np.sort(np.random.default_rng(args.seed + 1).permutation(len(data.x_test))[: args.test])
-    test = (data.x_test[te], data.y_test[te])
+    x, y, val, test = split(data, args.train, args.val, args.test, args.seed)
     constraints = Constraints(max_arena_bytes=BOUNDS["planned_bytes"], arena="planned",
                               max_weights_bytes=BOUNDS["weights_bytes"], max_macs=BOUNDS["macs"],
                               target="cortex-m", device=args.device)  # fmt: skip
