@@ -309,6 +309,36 @@ def test_the_ga_moves_a_law_onto_a_synthetic_target_exactly():
     )
 
 
+def test_with_screening_the_ga_also_keeps_samples_feasible():
+    # On target: 3 or 4 blocks (metric 10 ** blocks in [1e3, 1e4]); "screening" rejects 4 blocks,
+    # so only the law of exactly 3 blocks is on target with every sample feasible (score 0).
+    space = MicroSpace((16, 16, 1), 10, max_blocks=6, max_channels=8)
+
+    def metric(g):
+        return 10.0 ** len(g.stages)
+
+    def passes(g):
+        return len(g.stages) != 4
+
+    window = design_laws(space, (1e3, 1e4), metric, n_init=20, steps=400, n_eval=10, clusters=3,
+                         check_samples=50, feasible=passes, seed=1)  # fmt: skip
+    assert window.design["screened"] is True and window.design["trace"][-1]["best"] == 0.0
+    best, stats = window.laws[0], window.stats[0]
+    assert best.range_of("blocks") == (3, 3)
+    assert (stats.fitness, stats.feasible, stats.score, stats.inside) == (0.0, 1.0, 0.0, 1.0)
+    # Without screening, the 4-block law scores as well; the stats say how many samples pass.
+    plain = design_laws(space, (1e3, 1e4), metric, n_init=20, steps=150, n_eval=10, clusters=3,
+                        check_samples=50, seed=1)  # fmt: skip
+    assert plain.design["screened"] is False and plain.stats[0].feasible == 1.0
+    four = SamplingLaw(space, tuple((4, 4) if v.name == "blocks" else r
+                                    for v, r in zip(best.variables, best.ranges, strict=True)))  # fmt: skip
+    from tfnas.strategies.law_design import _law_stats
+
+    rejected = _law_stats(four, 20, metric, (1e3, 1e4), rng=np.random.default_rng(0), device=None,
+                          feasible=passes)  # fmt: skip
+    assert (rejected.fitness, rejected.feasible, rejected.score) == (0.0, 0.0, 1.0)
+
+
 def test_the_ga_on_real_macs_beats_uniform_sampling():
     space = micro()
     target = (2e4, 5e4)

@@ -16,6 +16,10 @@ a target interval ``[t1, t2]``, with a steady-state genetic algorithm:
       fitness = max(0, a - (mu - sigma)) + max(0, (mu + sigma) - b)
 
   the length, in decades, of ``[mu - sigma, mu + sigma]`` outside ``[a, b]``.
+  Given the search's screening (``feasible``), the GA minimises the fitness
+  plus the share of the samples that screening rejects
+  (:attr:`LawStats.score`): the law's samples must also meet the bounds the
+  metric does not describe (a MAC law under an arena and a weight bound).
 - **Population**: ``n_init`` random laws (each range the sorted pair of two
   uniform draws in the variable's limits).
 - **Step** (``steps`` times): two parents, each the best of a tournament of
@@ -126,6 +130,16 @@ def evaluate_law(
     return np.array([_metric(d, law.space, metric, device) for d in _draws(law, int(n), rng)])
 
 
+def _law_stats(law, n, metric, target, *, rng, device, feasible) -> LawStats:
+    """Stats of ``n`` fresh samples of ``law``; with ``feasible``, the share that passes it."""
+    drawn = _draws(law, int(n), rng)
+    stats = law_fitness([_metric(d, law.space, metric, device) for d in drawn], target)
+    if feasible is None:
+        return stats
+    share = float(np.mean([bool(feasible(_genome(d, law.space))) for d in drawn]))
+    return replace(stats, feasible=share)
+
+
 # ------------------------------------------------------------------- fitness
 
 
@@ -133,13 +147,20 @@ def evaluate_law(
 class LawStats:
     """How a law's samples fall: log10 ``mean`` and ``std`` of the metric, ``fitness``
     (decades of ``mean ± std`` outside the target), ``inside`` (share of samples in
-    the target) over ``samples`` samples."""
+    the target) over ``samples`` samples, and ``feasible``, the share that passes
+    the search's screening (1 when the law was designed without constraints)."""
 
     mean: float
     std: float
     fitness: float
     inside: float
     samples: int
+    feasible: float = 1.0
+
+    @property
+    def score(self) -> float:
+        """What the GA minimises: ``fitness`` plus the share of samples that screening rejects."""
+        return self.fitness + (1.0 - self.feasible)
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -148,7 +169,7 @@ class LawStats:
 
     def to_dict(self) -> dict:
         return {"mean_log10": self.mean, "std_log10": self.std, "fitness": self.fitness,
-                "inside": self.inside, "samples": self.samples}  # fmt: skip
+                "inside": self.inside, "samples": self.samples, "feasible": self.feasible}  # fmt: skip
 
 
 def law_fitness(values: Sequence[float], target: tuple[float, float]) -> LawStats:
@@ -258,6 +279,7 @@ def design_laws(
     clusters: int = 10,
     check_samples: int = 100,
     device=None,
+    feasible: Callable[[Genome], bool] | None = None,
     seed: int | None = 0,
 ) -> LawWindow:
     """Design laws whose samples' ``metric`` has mean ± std inside ``target`` (a GA).
@@ -280,6 +302,10 @@ def design_laws(
         Laws kept: the best of each spectral cluster of the final population.
     check_samples:
         Fresh samples on which each kept law is evaluated again for its stats.
+    feasible:
+        The search's screening (a genome -> bool); the GA then minimises the
+        fitness plus the share of samples it rejects (:attr:`LawStats.score`),
+        so that laws put their samples where the other bounds hold too.
     seed:
         Seeds the population, the GA and every sample.
 
@@ -316,9 +342,8 @@ def design_laws(
 
     def fitness_of(law: SamplingLaw) -> float:
         try:
-            return law_fitness(
-                evaluate_law(law, n_eval, metric, seed=rng, device=device), target
-            ).fitness
+            return _law_stats(law, n_eval, metric, target, rng=rng, device=device,
+                              feasible=feasible).score  # fmt: skip
         except SearchSpaceError:
             return math.inf
 
@@ -346,10 +371,11 @@ def design_laws(
     trace.append({"step": steps, "best": min(fitness), "mean": float(np.mean(fitness))})
     kept = cluster_laws(population, fitness, clusters, seed=rng)
     laws = [population[i] for i in kept]
-    stats = [law_fitness(evaluate_law(law, check_samples, metric, seed=rng, device=device), target)
-             for law in laws]  # fmt: skip
-    order = sorted(range(len(laws)), key=lambda i: (stats[i].fitness, -stats[i].inside, i))
+    stats = [_law_stats(law, check_samples, metric, target, rng=rng, device=device,
+                        feasible=feasible) for law in laws]  # fmt: skip
+    order = sorted(range(len(laws)), key=lambda i: (stats[i].score, -stats[i].inside, i))
     design = {
+        "screened": feasible is not None,
         "trace": trace,
         "on_target": float(np.mean([f == 0 for f in fitness])),
         "seconds": round(time.perf_counter() - start, 3),
@@ -593,7 +619,12 @@ def _stats(data, where: str) -> LawStats:
         raise SearchSpaceError(
             f"{where}: 'stats' must hold the numbers {list(keys)}. Received: {_short(data)}"
         )
-    return LawStats(*(data[k] for k in keys[:4]), int(data["samples"]))
+    feasible = data.get("feasible", 1.0)  # files written before screening-aware design lack it
+    if not isinstance(feasible, (int, float)) or not 0 <= feasible <= 1:
+        raise SearchSpaceError(
+            f"{where}: 'feasible' must be a share in [0, 1]. Received: {feasible!r}"
+        )
+    return LawStats(*(data[k] for k in keys[:4]), int(data["samples"]), float(feasible))
 
 
 def design_windows(
@@ -602,10 +633,14 @@ def design_windows(
     metric: str = "macs",
     *,
     device: str | None = None,
+    feasible: Callable[[Genome], bool] | None = None,
     seed: int = 0,
     **settings,
 ) -> LawSet:
     """Design laws for every window (:func:`design_laws` with ``settings``), seeded per window.
+
+    ``feasible`` (the search's screening) makes every window's laws favour
+    samples that pass it; it is not saved with the laws.
 
     Examples
     --------
@@ -622,7 +657,7 @@ def design_windows(
                                f"Received: a callable")  # fmt: skip
     if not windows:
         raise SearchSpaceError("design_windows needs at least one window. Received: []")
-    out = [design_laws(space, w, metric, device=device, seed=[seed, i], **settings)
+    out = [design_laws(space, w, metric, device=device, feasible=feasible, seed=[seed, i], **settings)
            for i, w in enumerate(windows)]  # fmt: skip
     name = getattr(device, "name", device)
     return LawSet(space, metric, tuple(out), name, {**settings, "seed": seed})

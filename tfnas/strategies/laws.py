@@ -19,6 +19,7 @@ import numpy as np
 from tfnas.genome import Genome
 from tfnas.genome.laws import law_variables, sample
 from tfnas.strategies.base import NASOracle
+from tfnas.strategies.core import screen
 from tfnas.strategies.law_design import (
     DESIGN_DEFAULTS,
     LawSet,
@@ -89,9 +90,14 @@ class SamplingLawOracle(NASOracle):
             logger.info("designing laws for %d %s windows", len(windows), self.metric)
             device = self.constraints.latency_device if self.metric == "latency_ms" else None
             self.lawset = design_windows(self.space, windows, self.metric, device=device,
-                                         seed=self.seed, **self.design)  # fmt: skip
+                                         feasible=self._passes_screening, seed=self.seed,
+                                         **self.design)  # fmt: skip
             self.save()
         return self.lawset
+
+    def _passes_screening(self, genome: Genome) -> bool:
+        """Whether a sample would reach training: what the laws are designed to favour."""
+        return not screen(genome, self.constraints)["violations"]
 
     # -------------------------------------------------------------- strategy
 
