@@ -36,17 +36,7 @@ SPACE = {"max_blocks": 4, "max_layers": 2, "max_channels": 16, "max_dense": 2, "
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--data", default=str(Path(__file__).resolve().parents[3] / "shared/data/mnist.npz")
-    )
-    p.add_argument("--trials", type=int, default=20)
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--train", type=int, default=10_000, help="training images (seeded subset)")
-    p.add_argument("--val", type=int, default=2_000, help="validation images, held out of train")
-    p.add_argument("--test", type=int, default=10_000, help="test images for the best models")
-    p.add_argument("--population", type=int, default=10)
-    p.add_argument("--sample", type=int, default=3)
+    shared.task_arguments(p, trials=20, epochs=4)
     p.add_argument("--law-metric", default="macs")
     p.add_argument("--law-range", nargs=2, type=float, help="default: from screened samples")
     p.add_argument("--device", default="arduino-nano-33-ble-sense", help="board for latency")

@@ -208,6 +208,21 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def task_arguments(p: argparse.ArgumentParser, *, trials: int, epochs: int) -> None:
+    """The data, budget, split and evolution options every MNIST search bench takes."""
+    p.add_argument(
+        "--data", default=str(Path(__file__).resolve().parents[3] / "shared/data/mnist.npz")
+    )
+    p.add_argument("--trials", type=int, default=trials)
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--train", type=int, default=10_000, help="training images (seeded subset)")
+    p.add_argument("--val", type=int, default=2_000, help="validation images, held out of train")
+    p.add_argument("--test", type=int, default=10_000, help="test images for the best models")
+    p.add_argument("--population", type=int, default=10)
+    p.add_argument("--sample", type=int, default=3)
+
+
 def split(data, train: int, val: int, test: int, seed: int):
     """Seeded training images, a validation split held out of them, and a test subset."""
     order = np.random.default_rng(seed).permutation(len(data.x_train))
@@ -219,17 +234,7 @@ def split(data, train: int, val: int, test: int, seed: int):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--data", default=str(Path(__file__).resolve().parents[3] / "shared/data/mnist.npz")
-    )
-    p.add_argument("--trials", type=int, default=16)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--train", type=int, default=10_000, help="training images (seeded subset)")
-    p.add_argument("--val", type=int, default=2_000, help="validation images, held out of train")
-    p.add_argument("--test", type=int, default=10_000, help="test images for the best models")
-    p.add_argument("--population", type=int, default=10)
-    p.add_argument("--sample", type=int, default=3)
+    task_arguments(p, trials=16, epochs=3)
     p.add_argument("--device", default="arduino-nano-33-ble-sense", help="board for latency")
     p.add_argument("--strategies", default="random,evolution,keras_tuner")
     # keras-tuner's Oracle takes seed=0 as "no seed" and draws a random one: start at 1.
