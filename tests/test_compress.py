@@ -65,6 +65,7 @@ def test_int8_ptq_keeps_accuracy_and_has_int8_io(digits, trained, tmp_path, monk
     assert {t.dtype for t in tensors if t.is_constant and len(t.shape) == 4} == {"INT8"}
 
 
+@pytest.mark.slow  # about 50 s; tests/test_precision.py checks the TFLM verdicts in the default run
 def test_comparison_modes_and_tflm_support(digits, trained):
     _, model = trained
     sizes = {}
@@ -114,6 +115,7 @@ def test_magnitude_pruning_reaches_target_and_leaves_tflite_size(digits, trained
     assert sparse["planned_bytes"] == dense["planned_bytes"]
 
 
+@pytest.mark.slow  # about 65 s; a QAT conversion is in the default run (the max-pool case below)
 def test_qat_and_prune_preserving_qat_convert(digits, trained):
     genome, model = trained
     qat = quantize_aware(model)
