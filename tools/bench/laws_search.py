@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mnist_search as shared  # noqa: E402
 
-SPACE = {"max_blocks": 4, "max_layers": 2, "max_channels": 16, "max_dense": 2, "max_units": 32}
+SPACE = shared.MICRO_SPACE
 
 
 def main(argv=None) -> int:
@@ -48,16 +48,13 @@ def main(argv=None) -> int:
 
     from tfnas.data import load_npz
     from tfnas.genome import MicroSpace
-    from tfnas.objectives import Constraints
     from tfnas.strategies import AgingEvolutionOracle, RandomSearchOracle, SamplingLawOracle
     from tfnas.tuner import NASTuner
 
     data = load_npz(args.data)
     x, y, val, test = shared.split(data, args.train, args.val, args.test, args.seed)
     bounds = shared.BOUNDS
-    constraints = Constraints(max_arena_bytes=bounds["planned_bytes"], arena="planned",
-                              max_weights_bytes=bounds["weights_bytes"], max_macs=bounds["macs"],
-                              target="cortex-m", device=args.device)  # fmt: skip
+    constraints = shared.unas_constraints(args.device)
     space = MicroSpace((28, 28, 1), 10, **SPACE)
     result = {
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),

@@ -34,6 +34,14 @@ from pathlib import Path
 import numpy as np
 
 BOUNDS = {"planned_bytes": 2_500, "weights_bytes": 4_500, "macs": 30_000_000}
+#: The micro space every tfnas contender of these MNIST benches searches.
+MICRO_SPACE = {
+    "max_blocks": 4,
+    "max_layers": 2,
+    "max_channels": 16,
+    "max_dense": 2,
+    "max_units": 32,
+}
 HV_OBJECTIVES = (
     ("int8_accuracy", "max"),
     ("planned_bytes", "min"),
@@ -223,6 +231,15 @@ def task_arguments(p: argparse.ArgumentParser, *, trials: int, epochs: int) -> N
     p.add_argument("--sample", type=int, default=3)
 
 
+def unas_constraints(device: str | None):
+    """μNAS's MNIST bounds (``BOUNDS``) on ``cortex-m``; ``device`` is the latency model's board."""
+    from tfnas.objectives import Constraints
+
+    return Constraints(max_arena_bytes=BOUNDS["planned_bytes"], arena="planned",
+                       max_weights_bytes=BOUNDS["weights_bytes"], max_macs=BOUNDS["macs"],
+                       target="cortex-m", device=device)  # fmt: skip
+
+
 def split(data, train: int, val: int, test: int, seed: int):
     """Seeded training images, a validation split held out of them, and a test subset."""
     order = np.random.default_rng(seed).permutation(len(data.x_train))
@@ -247,17 +264,13 @@ def main(argv=None) -> int:
 
     from tfnas.data import load_npz
     from tfnas.genome import MicroSpace
-    from tfnas.objectives import Constraints
     from tfnas.strategies import AgingEvolutionOracle, RandomSearchOracle
     from tfnas.tuner import NASTuner
 
     data = load_npz(args.data)
     x, y, val, test = split(data, args.train, args.val, args.test, args.seed)
-    constraints = Constraints(max_arena_bytes=BOUNDS["planned_bytes"], arena="planned",
-                              max_weights_bytes=BOUNDS["weights_bytes"], max_macs=BOUNDS["macs"],
-                              target="cortex-m", device=args.device)  # fmt: skip
-    space_options = {"max_blocks": 4, "max_layers": 2, "max_channels": 16, "max_dense": 2,
-                     "max_units": 32}  # fmt: skip
+    constraints = unas_constraints(args.device)
+    space_options = MICRO_SPACE
     space = MicroSpace((28, 28, 1), 10, **space_options)
     result = {
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
