@@ -36,10 +36,6 @@ def shared_dir() -> Path:
 @pytest.fixture
 def data_file(tmp_path) -> Path:
     """A tiny three-class 8x8 task as an .npz (96 training and 48 test images)."""
-    from tests.test_tuner import tiny_data
+    from tests.test_tuner import tiny_npz
 
-    path = tmp_path / "tiny.npz"
-    x, y = tiny_data(96, 0)
-    xt, yt = tiny_data(48, 1)
-    np.savez(path, x_train=x, y_train=y, x_test=xt, y_test=yt)
-    return path
+    return tiny_npz(tmp_path / "tiny.npz")

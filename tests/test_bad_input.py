@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.test_tuner import CLASSES, SHAPE, space, tiny_data
+from tests.test_tuner import CLASSES, SHAPE, space, tiny_data, tiny_npz
 from tfnas.cli import main
 from tfnas.errors import InputError
 from tfnas.genome import Genome
@@ -489,10 +489,7 @@ def _digest(folder) -> dict:
 
 
 def test_bad_reruns_of_a_finished_search_change_no_file(tmp_path, capsys):
-    data = tmp_path / "d.npz"
-    x, y = tiny_data(96, 0)
-    xt, yt = tiny_data(48, 1)
-    np.savez(data, x_train=x, y_train=y, x_test=xt, y_test=yt)
+    data = tiny_npz(tmp_path / "d.npz")
     out = tmp_path / "o"
     argv = ["--data", str(data), "--max-trials", "1", "--epochs", "1", "--strategy", "random",
             "--out", str(out)]  # fmt: skip

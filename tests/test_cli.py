@@ -2,7 +2,6 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from tfnas.cli import main
@@ -49,13 +48,10 @@ def test_demo_runs_the_pipeline(tmp_path, capsys):
 
 
 def test_search_cli_writes_every_output_and_resumes(tmp_path, capsys):
-    from tests.test_tuner import tiny_data
+    from tests.test_tuner import tiny_npz
     from tfnas.inspection import inspect
 
-    x, y = tiny_data(96, 0)
-    xt, yt = tiny_data(48, 1)
-    data = tmp_path / "tiny.npz"
-    np.savez(data, x_train=x, y_train=y, x_test=xt, y_test=yt)
+    data = tiny_npz(tmp_path / "tiny.npz")
     config = tmp_path / "search.yaml"
     config.write_text("max_trials: 2\nepochs: 1\nstrategy: random\nmax_arena: 30000\nmax_flash: 60000\n"
                       "space_options: {max_blocks: 2, max_channels: 8}\n")  # fmt: skip

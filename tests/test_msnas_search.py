@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.test_tuner import tiny_data
+from tests.test_tuner import tiny_npz
 from tfnas.cli import main
 from tfnas.genome import Genome, analyze
 from tfnas.strategies import MetaGraph
@@ -15,9 +15,7 @@ from tfnas.strategies import MetaGraph
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("msnas")
-    x, y = tiny_data(96, 0)
-    xt, yt = tiny_data(48, 1)
-    np.savez(tmp / "tiny.npz", x_train=x, y_train=y, x_test=xt, y_test=yt)
+    tiny_npz(tmp / "tiny.npz")
     config = {
         "data": str(tmp / "tiny.npz"),
         "strategy": "msnas",

@@ -6,7 +6,6 @@ import re
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from tfnas.cli import main
@@ -219,14 +218,13 @@ def test_format_and_target_names():
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A finished run as `tfnas search` leaves it: config.json, report.json, trial weights."""
-    from tests.test_tuner import space, tiny_data
+    from tests.test_tuner import space, tiny_data, tiny_npz
     from tfnas._tf import keras
     from tfnas.model import build_model
 
     run = tmp_path_factory.mktemp("run")
+    tiny_npz(run / "tiny.npz")
     x, y = tiny_data(96, 0)
-    xt, yt = tiny_data(48, 1)
-    np.savez(run / "tiny.npz", x_train=x, y_train=y, x_test=xt, y_test=yt)
     genome = space().sample(3)
     keras.utils.set_random_seed(0)
     model = build_model(genome, seed=0)
