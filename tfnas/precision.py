@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import re
 import subprocess
@@ -257,8 +256,10 @@ def _run_data(run: PrecisionRun, data=None):
         data = load_npz(source) if source else load_digits(seed=int(config.get("seed", 0)))
     if not isinstance(data, Dataset):
         raise InputError(f"data must be a tfnas.data.Dataset. Received: {type(data).__name__}")
-    proxy = config.get("proxy_samples") or (5000 if config.get("strategy") == "msnas" else None)
-    train = data.subset(train=proxy, seed=int(config.get("seed", 0))) if proxy else data
+    from tfnas.search import training_subset
+
+    train = training_subset(data, config.get("proxy_samples"), config.get("strategy"),
+                            int(config.get("seed", 0)))  # fmt: skip
     return train, data
 
 
@@ -624,17 +625,14 @@ def _interpreter_version() -> str | None:
         return None
 
 
-def _front(points: list[tuple[float, float, str]]) -> list[str]:
-    """Ids on the 2-D front of (cost, accuracy): cost minimised, accuracy maximised.
+def _front(rows: Sequence[dict], cost) -> list[str]:
+    """Trial ids on the 2-D front of accuracy (max) against ``cost`` (min), by increasing cost."""
+    from tfnas.objectives.pareto import front_2d
 
-    Walking by increasing cost, accuracy strictly increases (ties: lower id first).
-    """
-    front, best = [], -math.inf
-    for _cost, accuracy, name in sorted(points, key=lambda p: (p[0], -p[1], p[2])):
-        if accuracy > best:
-            front.append(name)
-            best = accuracy
-    return front
+    return [
+        r["trial_id"]
+        for r in front_2d(rows, cost, lambda r: r["accuracy"], lambda r: r["trial_id"])
+    ]
 
 
 def precision_fronts(rows: Sequence[dict], target: str) -> dict:
@@ -654,10 +652,8 @@ def precision_fronts(rows: Sequence[dict], target: str) -> dict:
         ok = [r for r in rows if r["format"] == fmt and r["status"] == "ok"]
         runs = [r for r in ok if r["tflm"].get(target, {}).get("runs")]
         fronts[fmt] = {
-            "arena": _front(
-                [(r["arena_bytes"][target], r["accuracy"], r["trial_id"]) for r in runs]
-            ),
-            "flash": _front([(r["flash_bytes"], r["accuracy"], r["trial_id"]) for r in ok]),
+            "arena": _front(runs, lambda r: r["arena_bytes"][target]),
+            "flash": _front(ok, lambda r: r["flash_bytes"]),
         }
     return fronts
 

@@ -251,6 +251,13 @@ def _check_search_settings(config: SearchConfig) -> None:
 DEPLOYED = ("best.tflite", "model_data.cc", "model_data.h", "pareto.png")
 
 
+def training_subset(data, proxy_samples: int | None, strategy: str, seed: int):
+    """The training images a search's trials see: ``proxy_samples`` of them (MSNAS: 5,000 by
+    default, the paper's proxy set), a seeded subset; all of them otherwise."""
+    proxy = proxy_samples or (5000 if strategy == "msnas" else None)
+    return data.subset(train=proxy, seed=seed) if proxy else data
+
+
 def load_data(config: SearchConfig):
     """The config's dataset (``.npz`` or the bundled digits), checked."""
     from tfnas.data import load_digits, load_npz
@@ -290,8 +297,7 @@ def run_search(config: SearchConfig, verbose: int = 1) -> dict:
     if config.min_epochs is not None:
         kwargs["halving"] = {"min_epochs": config.min_epochs, "eta": config.eta,
                              "max_epochs": config.epochs}  # fmt: skip
-    proxy = config.proxy_samples or (5000 if config.strategy == "msnas" else None)
-    train = data.subset(train=proxy, seed=config.seed) if proxy else data
+    train = training_subset(data, config.proxy_samples, config.strategy, config.seed)
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"out must be a folder. Received: out={str(out)!r}, an existing file")

@@ -7,11 +7,12 @@ Objectives are given as ``(metric key, "min" | "max")`` pairs, e.g.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 
 from tfnas.objectives.constraints import Constraints
 
-__all__ = ["Objective", "dominates", "pareto_front", "hypervolume", "scalarise"]
+__all__ = ["Objective", "dominates", "pareto_front", "front_2d", "hypervolume", "scalarise"]
 
 Objective = tuple[str, str]
 
@@ -35,6 +36,27 @@ def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     return all(x <= y for x, y in zip(a, b, strict=True)) and any(
         x < y for x, y in zip(a, b, strict=True)
     )
+
+
+def front_2d(items: Sequence, cost: Callable, value: Callable, name: Callable) -> list:
+    """The items on the 2-D front of ``value`` (max) against ``cost`` (min), by increasing cost.
+
+    An item is on it when no other item has at most its cost and a higher
+    value: walking by increasing cost, the value strictly increases (ties:
+    the lower ``name`` first).
+
+    Examples
+    --------
+    >>> pts = [(10, 0.9, "a"), (5, 0.8, "b"), (8, 0.7, "c"), (5, 0.8, "d")]
+    >>> front_2d(pts, lambda p: p[0], lambda p: p[1], lambda p: p[2])
+    [(5, 0.8, 'b'), (10, 0.9, 'a')]
+    """
+    front, best = [], -math.inf
+    for item in sorted(items, key=lambda i: (cost(i), -value(i), name(i))):
+        if value(item) > best:
+            front.append(item)
+            best = value(item)
+    return front
 
 
 def pareto_front(

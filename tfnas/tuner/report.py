@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tfnas.objectives import Constraints, hypervolume, pareto_front
+from tfnas.objectives.pareto import front_2d as _staircase
 
 __all__ = [
     "PARETO_OBJECTIVES",
@@ -148,13 +149,7 @@ def front_2d(rows: list[dict], key: str) -> list[dict]:
     A row is on it when no other row has at most its ``key`` and a higher
     accuracy; walking by increasing ``key``, accuracy strictly increases.
     """
-    ordered = sorted(rows, key=lambda r: (r[key], -r["int8_accuracy"], r["trial_id"]))
-    front, best = [], -1.0
-    for r in ordered:
-        if r["int8_accuracy"] > best:
-            front.append(r)
-            best = r["int8_accuracy"]
-    return front
+    return _staircase(rows, lambda r: r[key], lambda r: r["int8_accuracy"], lambda r: r["trial_id"])
 
 
 _VIEWS = (("arena_bytes", "max_arena_bytes", "TFLM arena bytes"),
