@@ -55,6 +55,11 @@ FLAG_CASES += [
     (["--frobnicate", "3"], "unrecognized arguments: --frobnicate 3"),
     (["--config", "/nonexistent/c.yaml"], "Config file /nonexistent/c.yaml does not exist"),
     (["--data", "/nonexistent/d.npz"], "Data file /nonexistent/d.npz does not exist"),
+    (["--max-latency-ms", "0"], "max_latency_ms must be a positive number of milliseconds. Received: max_latency_ms=0.0"),
+    (["--max-latency-ms", "abc"], "argument --max-latency-ms: invalid float value: 'abc'"),
+    (["--latency-calibration", "/nonexistent/c.json"], "Latency calibration /nonexistent/c.json does not exist"),
+    (["--strategy", "laws", "--laws", "/nonexistent/l.json"], "Laws file /nonexistent/l.json does not exist"),
+    (["--laws", "/nonexistent/l.json"], "Unknown setting 'laws' in strategy_options (for the evolution strategy)"),
 ]  # fmt: skip
 
 
