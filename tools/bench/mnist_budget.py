@@ -4,22 +4,26 @@ Contenders, each given the same budget of wall time, training subset, seed and
 validation split (``tools/bench/mnist_search.py`` holds the shared pieces):
 
 - ``micronas``: :class:`tfnas.strategies.MicroNASOracle` on the micro space
-  (zero-shot ranking of ``--pool`` screened candidates, then training in rank order);
+  (zero-shot ranking of ``--pool`` screened candidates, then training in rank
+  order with successive halving, 1 -> 3 -> ``--top-epochs`` epochs);
 - ``evolution_fast``: aging evolution with proxy pre-ranking (``proxy_pool``)
-  and successive halving (1 -> 3 -> ``--epochs`` epochs);
+  and the same successive halving;
 - ``evolution``: plain aging evolution, every candidate trained ``--epochs``;
-- ``kt_random`` and ``kt_hyperband``: keras-tuner's own RandomSearch and
-  Hyperband oracles over a conventional CNN hypermodel written for these bounds
-  (stride-2 first layer, 2-16 filters), no screening.
+- ``kt_random``: keras-tuner's own RandomSearch, every candidate trained ``--epochs``;
+- ``kt_hyperband``: keras-tuner's own Hyperband (factor 3, ``max_epochs=--top-epochs``).
+  Both keras-tuner contenders search a conventional CNN hypermodel written for
+  these bounds (stride-2 first layer, 2-16 filters), with no screening.
 
 A run stops starting trials once its budget is spent (the trial in progress
 finishes). The best feasible trial by validation int8 accuracy is scored on the
-test images, then retrained from scratch with one recipe for everyone (the
-train + validation images, ``--final-epochs`` epochs, Adam with cosine decay,
-2-pixel shifts) and scored again. Each contender writes one JSON file;
+test images, then retrained from scratch with one recipe for everyone
+(``--final-data full``: the task's whole training split, 60,000 images for
+MNIST, which holds the search's training and validation images but no test
+image; ``search``: those 12,000 only; ``--final-epochs`` epochs, Adam with
+cosine decay, 2-pixel shifts) and scored again. Each contender writes one JSON file;
 ``--merge`` combines them into a table.
 
-    taskset -c 0 python tools/bench/mnist_budget.py --contender evolution --budget 720 \\
+    taskset -c 0 python tools/bench/mnist_budget.py --contender evolution --budget 1200 \\
         --seed 1 --out /tmp/budget/evolution_1.json
     taskset -c 0 python tools/bench/mnist_budget.py --task cifar --contender evolution_fast ...
     python tools/bench/mnist_budget.py --merge /tmp/budget/*.json --out docs/mnist_budget.json
@@ -179,13 +183,13 @@ def run(args) -> dict:
     start = time.perf_counter()
     if name in ("micronas", "evolution_fast", "evolution"):
         common = {"max_trials": many, "seed": args.seed}
+        halving = {"min_epochs": 1, "eta": 3, "max_epochs": args.top_epochs}
         if name == "micronas":
-            oracle = MicroNASOracle(space, constraints, pool=args.pool, **common)
+            oracle = MicroNASOracle(space, constraints, pool=args.pool, halving=halving, **common)
         else:
             extra = {}
             if name == "evolution_fast":
-                extra = {"proxy_pool": args.proxy_pool,
-                         "halving": {"min_epochs": 1, "eta": 3, "max_epochs": args.epochs}}  # fmt: skip
+                extra = {"proxy_pool": args.proxy_pool, "halving": halving}
             oracle = AgingEvolutionOracle(
                 space, constraints, population_size=10, sample_size=3, **common, **extra
             )
@@ -198,7 +202,7 @@ def run(args) -> dict:
                 objective=objective, max_trials=many, seed=args.seed
             )
         else:
-            oracle = keras_tuner.oracles.HyperbandOracle(objective=objective, max_epochs=args.epochs, factor=3,
+            oracle = keras_tuner.oracles.HyperbandOracle(objective=objective, max_epochs=args.top_epochs, factor=3,
                                                          hyperband_iterations=100, seed=args.seed)  # fmt: skip
             oracle.max_trials = many
         tuner = _budgeted(_peer_tuner(), args.budget, log)(
@@ -231,13 +235,20 @@ def run(args) -> dict:
             def build():
                 return build_model(genome, seed=args.seed)
 
-        xf, yf = np.concatenate([x, val[0]]), np.concatenate([y, val[1]])
+        if args.final_data == "full":
+            xf, yf = data.x_train, data.y_train
+        else:
+            xf, yf = np.concatenate([x, val[0]]), np.concatenate([y, val[1]])
         summary["final"] = final_fit(build, xf, yf, test, constraints, args.final_epochs, args.seed)
+        summary["final"]["train_images"] = int(len(xf))
         summary["best"]["test_int8_accuracy"] = evaluate_tflite(
             (Path(dirs[best["trial_id"]]) / "model.tflite").read_bytes(), *test
         ).accuracy
     return {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "contender": name,
-            "task": args.task, "seed": args.seed, "budget_seconds": args.budget, "summary": summary, "trial_rows": rows}  # fmt: skip
+            "task": args.task, "seed": args.seed, "budget_seconds": args.budget,
+            "settings": {k: getattr(args, k) for k in ("train", "val", "test", "epochs", "top_epochs", "final_epochs",
+                                                       "final_data", "pool", "proxy_pool")},
+            "summary": summary, "trial_rows": rows}  # fmt: skip
 
 
 def merge(paths, out) -> dict:
@@ -282,12 +293,18 @@ def main(argv=None) -> int:
     )
     p.add_argument("--data", help="default: the task's file in ../shared/data")
     p.add_argument("--budget", type=float, default=1200.0, help="wall seconds of search per run")
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--final-epochs", type=int, default=10)
+    p.add_argument(
+        "--epochs", type=int, default=4, help="evolution and kt_random: epochs per trial"
+    )
+    p.add_argument("--top-epochs", type=int, default=9,
+                   help="micronas, evolution_fast (halving) and kt_hyperband: most epochs per trial")  # fmt: skip
+    p.add_argument("--final-epochs", type=int, default=20)
+    p.add_argument("--final-data", choices=("full", "search"), default="full",
+                   help="final fit on the whole training split or the search's images")  # fmt: skip
     p.add_argument("--train", type=int, default=10_000)
     p.add_argument("--val", type=int, default=2_000)
     p.add_argument("--test", type=int, default=10_000)
-    p.add_argument("--pool", type=int, default=60, help="micronas: candidates ranked zero-shot")
+    p.add_argument("--pool", type=int, default=150, help="micronas: candidates ranked zero-shot")
     p.add_argument("--proxy-pool", type=int, default=5, help="evolution_fast: candidates per trial")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workdir", default="/tmp/tfnas_budget_bench")
