@@ -152,14 +152,16 @@ def main(argv=None) -> int:
     data = load_npz(args.data).subset(train=args.train, test=args.test, seed=args.seed)
     rows = {}
     for path in args.resume:
-        text = path.read_text() if path.exists() else ""
-        for line in text.splitlines():
-            if line.startswith('{"space"'):
-                r = json.loads(line)
-                rows[(r["space"], r["i"])] = r
-        if text.startswith("{") and '"rows"' in text[:200]:
-            for r in json.loads(text)["rows"]:
-                rows[(r["space"], r["i"])] = r
+        if not path.exists():
+            p.error(f"--resume: no such file: {path}")
+        text = path.read_text()
+        try:  # an --out file: one JSON object with "rows"
+            found = json.loads(text)["rows"]
+        except (ValueError, KeyError, TypeError):  # a log: one JSON row per line among other output
+            found = [json.loads(line) for line in text.splitlines() if line.startswith('{"space"')]
+        for r in found:
+            rows[(r["space"], r["i"])] = r
+        print(f"resumed {len(found)} rows from {path}", file=sys.stderr)
     # interleave spaces so that a partial run covers all of them
     for i in range(args.per_space):
         for space in args.spaces.split(","):
