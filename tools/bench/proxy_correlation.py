@@ -147,13 +147,14 @@ def main(argv=None) -> int:
     p.add_argument("--resume", type=Path, nargs="*", default=[])
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
+    missing = [str(path) for path in args.resume if not path.exists()]
+    if missing:  # before the data are loaded
+        p.error(f"--resume: no such file: {', '.join(missing)}")
     from tfnas.data import load_npz
 
     data = load_npz(args.data).subset(train=args.train, test=args.test, seed=args.seed)
     rows = {}
     for path in args.resume:
-        if not path.exists():
-            p.error(f"--resume: no such file: {path}")
         text = path.read_text()
         try:  # an --out file: one JSON object with "rows"
             found = json.loads(text)["rows"]
