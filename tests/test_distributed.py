@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tfnas.tuner.distributed import _free_port
+from tfnas.tuner.distributed import RetryingStub, _free_port, leased_client
 
 
 @pytest.fixture
@@ -157,3 +157,72 @@ def test_every_strategy_runs_distributed(tmp_path, task, strategy):
     _check_accounted(_report(out), 3, unique_genomes=strategy != "msnas")
     if strategy == "msnas":
         assert (out / "metagraph.json").exists()
+
+
+class _Cut(Exception):
+    """What gRPC raises for a call whose server went away (a grpc.RpcError with a code)."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self._code = code
+
+    def code(self):
+        return self._code
+
+
+class _FlakyStub:
+    """A stub whose EndTrial fails ``failures`` times with ``code``, then answers."""
+
+    def __init__(self, failures, code_name="UNAVAILABLE"):
+        import grpc
+
+        self.failures, self.code = failures, getattr(grpc.StatusCode, code_name)
+        self.calls = []
+
+    def EndTrial(self, request, **kwargs):  # noqa: N802 -- gRPC's method name
+        import grpc
+
+        self.calls.append(kwargs)
+        if len(self.calls) <= self.failures:
+            raise type("RpcError", (_Cut, grpc.RpcError), {})(self.code)
+        return "ended"
+
+
+def test_a_call_the_dying_chief_cut_off_is_sent_again():
+    stub = _FlakyStub(failures=2)
+    assert RetryingStub(stub, pause=0).EndTrial("request", wait_for_ready=True) == "ended"
+    assert stub.calls == [{"wait_for_ready": True}] * 3
+
+
+def test_only_unavailable_is_retried_and_only_so_often():
+    import grpc
+
+    stub = _FlakyStub(failures=1, code_name="INVALID_ARGUMENT")
+    with pytest.raises(grpc.RpcError):
+        RetryingStub(stub, pause=0).EndTrial("request")
+    assert len(stub.calls) == 1
+    stub = _FlakyStub(failures=10)
+    with pytest.raises(grpc.RpcError):
+        RetryingStub(stub, attempts=4, pause=0).EndTrial("request")
+    assert len(stub.calls) == 4
+
+
+def test_a_worker_ends_its_trial_through_a_chief_restart(monkeypatch):
+    # What failed in CI once: a worker's report reached the chief as it was killed,
+    # keras-tuner marked the finished trial as failed, and the restarted chief kept that.
+    from keras_tuner.src.engine import hyperparameters, trial
+
+    from tests.test_tuner import space
+    from tfnas.objectives import Constraints
+    from tfnas.strategies import RandomSearchOracle
+
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(_free_port()))
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
+    client = leased_client(RandomSearchOracle(space(), Constraints(), max_trials=2, seed=1))
+    assert isinstance(client.stub, RetryingStub)
+    client.stub.pause, flaky = 0, _FlakyStub(failures=1)
+    client.stub._stub = flaky
+    done = trial.Trial(hyperparameters.HyperParameters(), trial_id="0", status="COMPLETED")
+    client.end_trial(done)
+    assert len(flaky.calls) == 2

@@ -16,6 +16,12 @@ What tfnas adds to keras-tuner's protocol:
   (:meth:`tfnas.strategies.base.NASOracle.expire_leases`), and a worker asking
   for a trial while others still hold one waits (``IDLE``) instead of stopping.
   So a dead worker never leaves the chief waiting forever.
+- **A chief that restarts:** keras-tuner's client already waits for a chief
+  that is down, but a call in flight when the chief dies fails with
+  ``UNAVAILABLE``; keras-tuner would then mark a finished trial as failed.
+  tfnas's client sends such a call again once the chief is back (every call
+  is safe to repeat: a repeated end of a trial is ignored, a repeated
+  ``CreateTrial`` returns the trial the worker already holds).
 - **The chief's loop** (:func:`serve`) expires leases, writes the report after
   every trial and stops once every trial has ended and every worker has been
   told to stop.
@@ -35,7 +41,7 @@ import threading
 import time
 from concurrent import futures
 
-__all__ = ["role", "serve", "heartbeat", "launch", "leased_client"]
+__all__ = ["role", "serve", "heartbeat", "launch", "leased_client", "RetryingStub"]
 
 logger = logging.getLogger("tfnas")
 
@@ -70,7 +76,44 @@ def leased_client(oracle):
                 time.sleep(self.idle_seconds)  # another worker still holds a trial: ask again soon
             return trial
 
-    return LeasedOracleClient(oracle)
+    client = LeasedOracleClient(oracle)
+    client.stub = RetryingStub(client.stub)
+    return client
+
+
+class RetryingStub:
+    """A gRPC stub whose calls are sent again when the chief went away while they were in flight.
+
+    Only ``UNAVAILABLE`` is retried (the connection broke or was refused);
+    keras-tuner's calls wait for the chief to be ready again, so each retry
+    waits for the restarted chief. Any other error, and ``UNAVAILABLE``
+    after ``attempts`` tries, is raised.
+    """
+
+    def __init__(self, stub, attempts: int = 5, pause: float = 1.0) -> None:
+        self._stub = stub
+        self.attempts = attempts
+        self.pause = pause
+
+    def __getattr__(self, name):
+        call = getattr(self._stub, name)
+
+        def retrying(*args, **kwargs):
+            import grpc
+
+            for attempt in range(1, self.attempts + 1):
+                try:
+                    return call(*args, **kwargs)
+                except grpc.RpcError as e:
+                    code = e.code() if callable(getattr(e, "code", None)) else None
+                    if code != grpc.StatusCode.UNAVAILABLE or attempt == self.attempts:
+                        raise
+                    logger.warning("the chief went away during %s (try %d of %d); sending it again",
+                                   name, attempt, self.attempts)  # fmt: skip
+                    time.sleep(self.pause * attempt)
+            raise AssertionError("unreachable")  # pragma: no cover
+
+        return retrying
 
 
 @contextlib.contextmanager
