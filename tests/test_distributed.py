@@ -192,6 +192,15 @@ def test_a_call_the_dying_chief_cut_off_is_sent_again():
     stub = _FlakyStub(failures=2)
     assert RetryingStub(stub, pause=0).EndTrial("request", wait_for_ready=True) == "ended"
     assert stub.calls == [{"wait_for_ready": True}] * 3
+    # With a timeout, the retries share what is left of it after the first failure.
+    stub = _FlakyStub(failures=2)
+    assert RetryingStub(stub, pause=0.01).EndTrial("request", timeout=60.0) == "ended"
+    timeouts = [c["timeout"] for c in stub.calls]
+    assert timeouts[0] == 60.0 and 59.0 < timeouts[2] < timeouts[1] < 60.0
+    stub = _FlakyStub(failures=3)
+    with pytest.raises(Exception, match="UNAVAILABLE"):  # no time left for a third try
+        RetryingStub(stub, pause=0.02).EndTrial("request", timeout=0.05)
+    assert len(stub.calls) == 2
 
 
 def test_only_unavailable_is_retried_and_only_so_often():

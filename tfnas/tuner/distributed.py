@@ -84,10 +84,12 @@ def leased_client(oracle):
 class RetryingStub:
     """A gRPC stub whose calls are sent again when the chief went away while they were in flight.
 
-    Only ``UNAVAILABLE`` is retried (the connection broke or was refused);
+    Only ``UNAVAILABLE`` is retried (the connection broke or was refused).
     keras-tuner's calls wait for the chief to be ready again, so each retry
-    waits for the restarted chief. Any other error, and ``UNAVAILABLE``
-    after ``attempts`` tries, is raised.
+    waits for the restarted chief; all retries together wait no longer than
+    the call's own ``timeout`` after the first failure (keras-tuner's hour for
+    a chief that is down). Any other error, and ``UNAVAILABLE`` after
+    ``attempts`` tries, is raised.
     """
 
     def __init__(self, stub, attempts: int = 5, pause: float = 1.0) -> None:
@@ -101,6 +103,7 @@ class RetryingStub:
         def retrying(*args, **kwargs):
             import grpc
 
+            deadline = None
             for attempt in range(1, self.attempts + 1):
                 try:
                     return call(*args, **kwargs)
@@ -108,9 +111,15 @@ class RetryingStub:
                     code = e.code() if callable(getattr(e, "code", None)) else None
                     if code != grpc.StatusCode.UNAVAILABLE or attempt == self.attempts:
                         raise
+                    if kwargs.get("timeout") is not None:
+                        deadline = deadline or time.monotonic() + kwargs["timeout"]
+                        if deadline - time.monotonic() <= self.pause * attempt:
+                            raise
                     logger.warning("the chief went away during %s (try %d of %d); sending it again",
                                    name, attempt, self.attempts)  # fmt: skip
                     time.sleep(self.pause * attempt)
+                    if deadline is not None:
+                        kwargs["timeout"] = deadline - time.monotonic()
             raise AssertionError("unreachable")  # pragma: no cover
 
         return retrying
