@@ -251,6 +251,26 @@ def run(args) -> dict:
             "summary": summary, "trial_rows": rows}  # fmt: skip
 
 
+def _means(runs) -> str:
+    """Per contender over its seeds: mean best feasible test accuracy after search and after the final fit."""
+    lines = ["| contender | seeds | mean after search (min-max) | mean after final fit (min-max) |",
+             "|---|---|---|---|"]  # fmt: skip
+    for name in CONTENDERS:
+        mine = [r for r in runs if r["contender"] == name and r["summary"]["best"]]
+        if not mine:
+            continue
+        cells = []
+        for values in ([r["summary"]["best"]["test_int8_accuracy"] for r in mine],
+                       [r["summary"].get("final", {}).get("test_int8_accuracy") for r in mine]):  # fmt: skip
+            values = [v for v in values if v is not None]
+            cells.append(
+                f"{np.mean(values):.4f} ({min(values):.4f}-{max(values):.4f})" if values else "-"
+            )
+        seeds = ", ".join(str(r["seed"]) for r in sorted(mine, key=lambda r: r["seed"]))
+        lines.append(f"| {name} | {seeds} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
 def merge(paths, out) -> dict:
     runs = [json.loads(Path(p).read_text()) for p in paths]
     lines = ["| contender | seed | trials (feasible) | best feasible int8 test acc after search | after final fit "
@@ -276,7 +296,7 @@ def merge(paths, out) -> dict:
             if b
             else f"| {r['contender']} | {r['seed']} | {s['completed']} (0) | none | - | - | {s['hypervolume']:.4f} | - |"
         )
-    table = "\n".join(lines)
+    table = "\n".join(lines) + "\n\n" + _means(runs)
     result = {"runs": runs, "table": table}
     if out:
         Path(out).write_text(json.dumps(result, indent=1))
