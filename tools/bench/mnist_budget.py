@@ -247,16 +247,33 @@ def run(args) -> dict:
     return {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "contender": name,
             "task": args.task, "seed": args.seed, "budget_seconds": args.budget,
             "settings": {k: getattr(args, k) for k in ("train", "val", "test", "epochs", "top_epochs", "final_epochs",
-                                                       "final_data", "pool", "proxy_pool")},
-            "summary": summary, "trial_rows": rows}  # fmt: skip
+                                                       "final_data", "pool", "proxy_pool")}
+                        | {"proxy_weights": getattr(tuner.oracle, "proxy_weights", None)},
+            "commit": _commit(), "summary": summary, "trial_rows": rows}  # fmt: skip
+
+
+def _commit() -> str | None:
+    """The repository's HEAD when the run started, so a result names the code that made it."""
+    import subprocess
+
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          cwd=Path(__file__).parent)  # fmt: skip
+    return done.stdout.strip() or None
+
+
+def _label(run) -> str:
+    """The contender's name, marked when its hybrid proxy weighed the parameter count."""
+    weights = run.get("settings", {}).get("proxy_weights") or {}
+    return run["contender"] + (" (+params)" if weights.get("params") else "")
 
 
 def _means(runs) -> str:
     """Per contender over its seeds: mean best feasible test accuracy after search and after the final fit."""
     lines = ["| contender | seeds | mean after search (min-max) | mean after final fit (min-max) |",
              "|---|---|---|---|"]  # fmt: skip
-    for name in CONTENDERS:
-        mine = [r for r in runs if r["contender"] == name and r["summary"]["best"]]
+    labels = sorted({_label(r) for r in runs}, key=lambda k: (CONTENDERS.index(k.split()[0]), k))
+    for name in labels:
+        mine = [r for r in runs if _label(r) == name and r["summary"]["best"]]
         if not mine:
             continue
         cells = []
@@ -289,12 +306,12 @@ def merge(paths, out) -> dict:
                       if row.get("feasible") and target is not None and row["int8_accuracy"] >= target), None)  # fmt: skip
         fin = s.get("final", {})
         lines.append(
-            f"| {r['contender']} | {r['seed']} | {s['completed']} ({s['feasible']}) | "
+            f"| {_label(r)} | {r['seed']} | {s['completed']} ({s['feasible']}) | "
             f"{b['test_int8_accuracy']:.4f} | {fin.get('test_int8_accuracy', float('nan')):.4f} | "
             f"{b['planned_bytes']:,} / {b['weights_bytes']:,} / {b['macs']:,} | {s['hypervolume']:.4f} | "
             f"{f'{reach:.0f}' if reach is not None else 'not reached'} |"
             if b
-            else f"| {r['contender']} | {r['seed']} | {s['completed']} (0) | none | - | - | {s['hypervolume']:.4f} | - |"
+            else f"| {_label(r)} | {r['seed']} | {s['completed']} (0) | none | - | - | {s['hypervolume']:.4f} | - |"
         )
     table = "\n".join(lines) + "\n\n" + _means(runs)
     result = {"runs": runs, "table": table}
