@@ -288,6 +288,47 @@ def _means(runs) -> str:
     return "\n".join(lines)
 
 
+def _spearman(a, b) -> float:
+    """Spearman's rho with tied values sharing their mean rank."""
+
+    def ranks(v):
+        v = np.asarray(v, float)
+        order = np.argsort(v, kind="stable")
+        r = np.empty(len(v))
+        r[order] = np.arange(len(v))
+        for value in np.unique(v):
+            r[v == value] = r[v == value].mean()
+        return r
+
+    ra, rb = ranks(a), ranks(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")  # a constant column has no rank order
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _capacity(runs) -> str:
+    """Per run: how the trained accuracy of its feasible, fully trained trials follows their resources."""
+    lines = ["| run | trials at the top epochs | Spearman ρ(int8 acc, weight B) | ρ(acc, MACs) | ρ(acc, planned B) |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for r in sorted(runs, key=lambda r: (r["seed"], CONTENDERS.index(r["contender"]))):
+        rows = [
+            q for q in r["trial_rows"] if q.get("feasible") and q.get("int8_accuracy") is not None
+        ]
+        if not rows:
+            continue
+        top = max(q["epochs"] for q in rows)
+        rows = [q for q in rows if q["epochs"] == top]
+        if len(rows) < 5:
+            continue
+        acc = [q["int8_accuracy"] for q in rows]
+        rho = [
+            _spearman(acc, [q[k] for q in rows]) for k in ("weights_bytes", "macs", "planned_bytes")
+        ]
+        lines.append(f"| {_label(r)} seed {r['seed']} | {len(rows)} ({top:g} epochs) | "
+                     + " | ".join("-" if np.isnan(v) else f"{v:+.2f}" for v in rho) + " |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def merge(paths, out) -> dict:
     runs = [json.loads(Path(p).read_text()) for p in paths]
     lines = ["| contender | seed | trials (feasible) | best feasible int8 test acc after search | after final fit "
@@ -313,7 +354,7 @@ def merge(paths, out) -> dict:
             if b
             else f"| {_label(r)} | {r['seed']} | {s['completed']} (0) | none | - | - | {s['hypervolume']:.4f} | - |"
         )
-    table = "\n".join(lines) + "\n\n" + _means(runs)
+    table = "\n".join(lines) + "\n\n" + _means(runs) + "\n\n" + _capacity(runs)
     result = {"runs": runs, "table": table}
     if out:
         Path(out).write_text(json.dumps(result, indent=1))
