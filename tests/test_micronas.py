@@ -59,16 +59,14 @@ def _params_proxy(oracle):
     # Smallest network best on both indicators: the expected pick is the min-params candidate.
     def fake(genome):
         p = float(analyze(genome).params)
-        return {"ntk_cond": p, "regions": -p, "macs": 0.0, "latency_ms": 0.0, "params": p}
+        return {"ntk_cond": p, "regions": -p, "macs": 0.0, "latency_ms": 0.0}
 
     oracle.zero_shot = fake
 
 
 def test_proxy_pre_ranking_trains_the_top_proxy_candidate():
     space = get_space("micro", (8, 8, 1), 10, max_blocks=3, max_channels=16)
-    oracle = RandomSearchOracle(
-        space, Constraints(), proxy_pool=4, seed=5, proxy_weights={"params": 0}
-    )
+    oracle = RandomSearchOracle(space, Constraints(), proxy_pool=4, seed=5)
     _params_proxy(oracle)
     values = oracle.populate_space("0")["values"]
     pool = [space.sample(oracle.rng("0", a)) for a in range(4)]
@@ -76,36 +74,6 @@ def test_proxy_pre_ranking_trains_the_top_proxy_candidate():
     assert values["genome"] == best.to_json()
     plain = RandomSearchOracle(space, Constraints(), seed=5).populate_space("0")["values"]
     assert plain["genome"] == pool[0].to_json()
-
-
-def test_the_default_hybrid_weighs_capacity():
-    from tfnas.strategies.base import DEFAULT_PROXY_WEIGHTS
-
-    space = get_space("micro", (8, 8, 1), 10, max_blocks=3, max_channels=16)
-    oracle = RandomSearchOracle(space, Constraints(), proxy_pool=4, seed=5)
-    assert oracle.proxy_weights == DEFAULT_PROXY_WEIGHTS == {"params": 1.0}
-
-    def equal_indicators(genome):
-        return {"ntk_cond": 1.0, "regions": 1.0, "macs": 0.0, "latency_ms": 0.0,
-                "params": float(analyze(genome).params)}  # fmt: skip
-
-    oracle.zero_shot = equal_indicators
-    pool = [space.sample(oracle.rng("0", a)) for a in range(4)]
-    assert len({analyze(g).params for g in pool}) == 4
-    # Equal zero-shot indicators: the capacity term decides, and the largest candidate trains.
-    largest = max(pool, key=lambda g: analyze(g).params)
-    assert oracle.populate_space("0")["values"]["genome"] == largest.to_json()
-    # {"params": 0} is MicroNAS's own hybrid: every candidate ties, and the first drawn is kept.
-    paper = RandomSearchOracle(
-        space, Constraints(), proxy_pool=4, seed=5, proxy_weights={"params": 0}
-    )
-    paper.zero_shot = equal_indicators
-    assert paper.populate_space("0")["values"]["genome"] == pool[0].to_json() != largest.to_json()
-    # Other weights add to the default.
-    assert RandomSearchOracle(space, proxy_weights={"macs": 2.0}).proxy_weights == {
-        "params": 1.0,
-        "macs": 2.0,
-    }
 
 
 def test_proxy_pool_validation():
@@ -185,9 +153,7 @@ def test_micronas_trains_the_pruned_cell_first_then_the_ranked_pool_and_resumes(
     space = CellSpace((8, 8, 1), 3, channels=(4,))
 
     def make():
-        oracle = MicroNASOracle(
-            space, Constraints(), max_trials=4, pool=5, seed=2, proxy_weights={"params": 0}
-        )
+        oracle = MicroNASOracle(space, Constraints(), max_trials=4, pool=5, seed=2)
         _params_proxy(oracle)
         oracle._set_project_dir(str(tmp_path), "p")
         return oracle
