@@ -24,15 +24,9 @@ from tfnas.genome import Genome, SearchSpace
 from tfnas.objectives import Constraints
 from tfnas.strategies.core import hybrid_scores, screen
 
-__all__ = ["NASOracle", "DEFAULT_PROXY_WEIGHTS"]
+__all__ = ["NASOracle"]
 
 logger = logging.getLogger("tfnas")
-
-#: The strategies' hybrid weights unless set: MicroNAS's rank(κ) + rank(regions), plus the rank
-#: of the parameter count. Under tight bounds capacity predicts trained accuracy best
-#: (docs/benchmarks.md: Kendall τ +0.45 against +0.49 with it on CIFAR-10's micro space;
-#: Spearman +0.82 to +0.91 between weight bytes and int8 accuracy over the MNIST budget runs).
-DEFAULT_PROXY_WEIGHTS = {"params": 1.0}
 
 
 class NASOracle(keras_tuner.Oracle):
@@ -61,9 +55,7 @@ class NASOracle(keras_tuner.Oracle):
         (:func:`tfnas.strategies.core.hybrid_scores`); 1 (default) trains every
         proposal. Needs :meth:`set_proxy_data` (the tuner calls it).
     proxy_weights:
-        Hybrid weights on ``macs``, ``latency_ms`` and ``params`` (and ``ntk_cond``,
-        ``regions``), on top of :data:`DEFAULT_PROXY_WEIGHTS`: the parameter count
-        weighs 1 unless set (``{"params": 0}`` gives MicroNAS's own hybrid).
+        Hybrid weights on ``macs`` and ``latency_ms`` (and ``ntk_cond``, ``regions``).
     halving:
         Successive halving (asynchronous, as ASHA): ``{"min_epochs": e0, "eta": eta,
         "max_epochs": E}``. A new candidate trains ``e0`` epochs (rung 0);
@@ -130,7 +122,7 @@ class NASOracle(keras_tuner.Oracle):
                 f"proxy_pool must be an integer >= 1. Received: proxy_pool={proxy_pool!r}"
             )
         self.proxy_pool = proxy_pool
-        self.proxy_weights = {**DEFAULT_PROXY_WEIGHTS, **(proxy_weights or {})}
+        self.proxy_weights = dict(proxy_weights or {})
         hybrid_scores([], self.proxy_weights)  # validates the weight names
         self.halving = _check_halving(halving)
         if (
