@@ -182,7 +182,7 @@ def run(args) -> dict:
     name, many = args.contender, 10_000
     start = time.perf_counter()
     if name in ("micronas", "evolution_fast", "evolution"):
-        common = {"max_trials": many, "seed": args.seed}
+        common = {"max_trials": many, "seed": args.seed, "proxy_weights": args.proxy_weights}
         halving = {"min_epochs": 1, "eta": 3, "max_epochs": args.top_epochs}
         if name == "micronas":
             oracle = MicroNASOracle(space, constraints, pool=args.pool, halving=halving, **common)
@@ -384,6 +384,8 @@ def main(argv=None) -> int:
     p.add_argument("--test", type=int, default=10_000)
     p.add_argument("--pool", type=int, default=150, help="micronas: candidates ranked zero-shot")
     p.add_argument("--proxy-pool", type=int, default=5, help="evolution_fast: candidates per trial")
+    p.add_argument("--proxy-weights", type=json.loads, default=None,
+                   help='micronas, evolution_fast: hybrid weights as JSON, e.g. \'{"params": 1}\'')  # fmt: skip
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workdir", default="/tmp/tfnas_budget_bench")
     p.add_argument("--out")
