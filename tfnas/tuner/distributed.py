@@ -21,7 +21,9 @@ What tfnas adds to keras-tuner's protocol:
   ``UNAVAILABLE``; keras-tuner would then mark a finished trial as failed.
   tfnas's client sends such a call again once the chief is back (every call
   is safe to repeat: a repeated end of a trial is ignored, a repeated
-  ``CreateTrial`` returns the trial the worker already holds).
+  ``CreateTrial`` returns the trial the worker already holds or, after a
+  restart, one from the queue, and ``UpdateTrial`` sets the same value at the
+  same step).
 - **The chief's loop** (:func:`serve`) expires leases, writes the report after
   every trial and stops once every trial has ended and every worker has been
   told to stop.
