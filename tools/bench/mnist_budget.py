@@ -157,6 +157,7 @@ def final_fit(build, x, y, test, constraints, epochs: int, seed: int) -> dict:
 
 
 def run(args) -> dict:
+    commit = _commit()  # before the search: the code may change while a 20-minute run goes on
     import keras_tuner
 
     from tfnas.compress import evaluate_tflite
@@ -249,7 +250,7 @@ def run(args) -> dict:
             "settings": {k: getattr(args, k) for k in ("train", "val", "test", "epochs", "top_epochs", "final_epochs",
                                                        "final_data", "pool", "proxy_pool")}
                         | {"proxy_weights": getattr(tuner.oracle, "proxy_weights", None)},
-            "commit": _commit(), "summary": summary, "trial_rows": rows}  # fmt: skip
+            "commit": commit, "summary": summary, "trial_rows": rows}  # fmt: skip
 
 
 def _commit() -> str | None:
