@@ -235,3 +235,41 @@ def test_a_worker_ends_its_trial_through_a_chief_restart(monkeypatch):
     done = trial.Trial(hyperparameters.HyperParameters(), trial_id="0", status="COMPLETED")
     client.end_trial(done)
     assert len(flaky.calls) == 2
+
+
+def test_a_chief_killed_as_a_trial_ended_does_not_run_it_again(tmp_path):
+    # The other way the chief-restart test failed: keras-tuner saves the oracle in end_trial
+    # before it takes the trial off the running list, and reload re-queues running trials.
+    from pathlib import Path
+
+    import keras_tuner
+
+    from tests.test_tuner import space
+    from tfnas.objectives import Constraints
+    from tfnas.strategies import RandomSearchOracle
+
+    def make():
+        oracle = RandomSearchOracle(space(), Constraints(), max_trials=4, seed=1)
+        oracle._set_project_dir(str(tmp_path), "p")
+        return oracle
+
+    oracle = make()
+    first, second = oracle.create_trial("tuner0"), oracle.create_trial("tuner1")
+    oracle.update_trial(first.trial_id, {"score": 0.5, "feasible": 1.0})
+    first.status = keras_tuner.engine.trial.TrialStatus.COMPLETED
+    oracle.end_trial(first)
+    state = oracle.get_state()  # what a chief killed inside end_trial leaves on disk
+    state["ongoing_trials"] = {"tuner0": first.trial_id, "tuner1": second.trial_id}
+    Path(oracle._get_oracle_fname()).write_text(json.dumps(state))
+
+    restarted = make()
+    restarted.reload()
+    assert restarted._retry_queue == [second.trial_id]
+    assert restarted.create_trial("tuner1").trial_id == second.trial_id
+    assert restarted.create_trial("tuner0").trial_id not in (first.trial_id, second.trial_id)
+    assert restarted.trials[first.trial_id].status == "COMPLETED"
+    # A late end of an ended trial also frees a worker that still holds it.
+    restarted.ongoing_trials["tuner2"] = restarted.trials[first.trial_id]
+    restarted.end_trial(first)
+    assert "tuner2" not in restarted.ongoing_trials
+    assert restarted.trials[first.trial_id].status == "COMPLETED"

@@ -241,6 +241,7 @@ class NASOracle(keras_tuner.Oracle):
         come back to the queue if its worker has died.
         """
         self.expire_leases()
+        self._drop_ended_from_queue()
         Trial = keras_tuner.engine.trial.Trial
         status = keras_tuner.engine.trial.TrialStatus
         if (
@@ -295,6 +296,11 @@ class NASOracle(keras_tuner.Oracle):
             logger.warning(
                 "trial %s already ended; a late result for it is ignored", trial.trial_id
             )
+            # Whoever still holds it is free again (else keras-tuner hands it the same trial forever).
+            for tuner_id, ongoing in list(self.ongoing_trials.items()):
+                if ongoing.trial_id == trial.trial_id:
+                    self.ongoing_trials.pop(tuner_id)
+            self._beats.pop(trial.trial_id, None)
             return
         if trial.trial_id in self._retry_queue:  # its worker came back before anyone else took it
             self._retry_queue.remove(trial.trial_id)
@@ -302,6 +308,25 @@ class NASOracle(keras_tuner.Oracle):
         super().end_trial(trial)
         if self.on_trial_ended is not None:
             self.on_trial_ended(self.trials[trial.trial_id])
+
+    def reload(self) -> None:
+        """keras-tuner's ``reload``, without re-queueing trials that had already ended.
+
+        keras-tuner saves the oracle in ``end_trial`` before it takes the trial
+        off the running list, and ``reload`` puts every running trial back in
+        the queue. A chief killed between the two would run an ended trial
+        again (and flip its status) after its restart.
+        """
+        super().reload()
+        self._drop_ended_from_queue()
+
+    def _drop_ended_from_queue(self) -> None:
+        ended = set(self.end_order)
+        queue = [t for t in dict.fromkeys(self._retry_queue) if t not in ended]
+        if queue != self._retry_queue:
+            logger.debug("ended trials taken out of the retry queue: %s",
+                         sorted(set(self._retry_queue) - set(queue)))  # fmt: skip
+            self._retry_queue[:] = queue
 
     # ----------------------------------------------------- successive halving
 
