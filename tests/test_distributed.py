@@ -273,3 +273,19 @@ def test_a_chief_killed_as_a_trial_ended_does_not_run_it_again(tmp_path):
     restarted.end_trial(first)
     assert "tuner2" not in restarted.ongoing_trials
     assert restarted.trials[first.trial_id].status == "COMPLETED"
+
+
+def test_the_chief_waits_for_a_worker_still_beating_for_an_ended_trial():
+    import time as clock
+
+    from tests.test_tuner import space
+    from tfnas.objectives import Constraints
+    from tfnas.strategies import RandomSearchOracle
+    from tfnas.tuner.distributed import _all_done
+
+    oracle = RandomSearchOracle(space(), Constraints(), max_trials=2, seed=1, lease_seconds=8)
+    assert _all_done(oracle)
+    oracle._beats["0"] = clock.monotonic()  # a heartbeat for a trial that is not running here
+    assert not _all_done(oracle)
+    oracle._beats["0"] = clock.monotonic() - 9  # silent longer than a lease: that worker is gone
+    assert _all_done(oracle)

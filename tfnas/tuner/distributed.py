@@ -182,7 +182,11 @@ def _all_done(oracle) -> bool:
 
     @keras_tuner.synchronized
     def check(o):
-        return not o.ongoing_trials and not o.tuner_ids and not o._retry_queue
+        # A worker may still run a trial the chief no longer counts as running (a restarted
+        # chief re-queued it and another worker ended it): wait while its heartbeat is fresh.
+        now = time.monotonic()
+        busy = any(now - last <= o.lease_seconds for last in o._beats.values())
+        return not o.ongoing_trials and not o.tuner_ids and not o._retry_queue and not busy
 
     return check(oracle)
 
