@@ -241,7 +241,6 @@ class NASOracle(keras_tuner.Oracle):
         come back to the queue if its worker has died.
         """
         self.expire_leases()
-        self._drop_ended_from_queue()
         Trial = keras_tuner.engine.trial.Trial
         status = keras_tuner.engine.trial.TrialStatus
         if (
@@ -297,9 +296,7 @@ class NASOracle(keras_tuner.Oracle):
                 "trial %s already ended; a late result for it is ignored", trial.trial_id
             )
             # Whoever still holds it is free again (else keras-tuner hands it the same trial forever).
-            for tuner_id, ongoing in list(self.ongoing_trials.items()):
-                if ongoing.trial_id == trial.trial_id:
-                    self.ongoing_trials.pop(tuner_id)
+            self._release(trial.trial_id)
             self._beats.pop(trial.trial_id, None)
             return
         if trial.trial_id in self._retry_queue:  # its worker came back before anyone else took it
@@ -319,6 +316,12 @@ class NASOracle(keras_tuner.Oracle):
         """
         super().reload()
         self._drop_ended_from_queue()
+
+    def _release(self, trial_id: str) -> None:
+        """Take ``trial_id`` off the running list of every tuner that holds it."""
+        for tuner_id, ongoing in list(self.ongoing_trials.items()):
+            if ongoing.trial_id == trial_id:
+                self.ongoing_trials.pop(tuner_id)
 
     def _drop_ended_from_queue(self) -> None:
         ended = set(self.end_order)
@@ -377,9 +380,7 @@ class NASOracle(keras_tuner.Oracle):
         except RuntimeError as e:
             last = self.trials[self.end_order[-1]]
             self._save_trial(last)
-            for tuner_id, ongoing in list(self.ongoing_trials.items()):
-                if ongoing.trial_id == last.trial_id:
-                    self.ongoing_trials.pop(tuner_id)
+            self._release(last.trial_id)
             self.save()
             lines = [line.strip() for line in (last.message or "").splitlines() if line.strip()]
             raise TrialsFailedError(

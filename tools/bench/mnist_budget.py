@@ -42,6 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mnist_search as shared  # noqa: E402
+from proxy_correlation import _spearman  # noqa: E402
 
 CONTENDERS = ("micronas", "evolution_fast", "evolution", "kt_random", "kt_hyperband")
 #: μNAS's bounds per task (planned bytes stand for RAM, int8 weight bytes for model size) and
@@ -287,24 +288,6 @@ def _means(runs) -> str:
         seeds = ", ".join(str(r["seed"]) for r in sorted(mine, key=lambda r: r["seed"]))
         lines.append(f"| {name} | {seeds} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)
-
-
-def _spearman(a, b) -> float:
-    """Spearman's rho with tied values sharing their mean rank."""
-
-    def ranks(v):
-        v = np.asarray(v, float)
-        order = np.argsort(v, kind="stable")
-        r = np.empty(len(v))
-        r[order] = np.arange(len(v))
-        for value in np.unique(v):
-            r[v == value] = r[v == value].mean()
-        return r
-
-    ra, rb = ranks(a), ranks(b)
-    if ra.std() == 0 or rb.std() == 0:
-        return float("nan")  # a constant column has no rank order
-    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def _capacity(runs) -> str:
