@@ -206,6 +206,52 @@ def test_halving_continues_from_the_parent_and_final_fit_replaces_best(tmp_path)
     assert (out / "search" / "final" / final["best"] / "model.tflite").stat().st_mtime_ns == mtime
 
 
+def test_rung_subset_is_nested_paired_and_seeded():
+    from tfnas.tuner.tuner import rung_subset
+
+    x = np.arange(100, dtype=np.float32).reshape(100, 1) * 2
+    y = np.arange(100)
+    subsets = [rung_subset(x, y, f, seed=4) for f in (0.1, 1 / 3, 0.9, 1.0)]
+    assert [len(s[1]) for s in subsets] == [10, 34, 90, 100]
+    for small, large in zip(subsets, subsets[1:], strict=False):
+        assert set(small[1]) < set(large[1])  # a promotion sees everything its parent saw
+    for sx, sy in subsets:
+        assert np.array_equal(sx[:, 0], 2 * sy) and np.all(np.diff(sy) > 0)  # pairs kept, in order
+    assert subsets[3][0] is x  # all of it: no copy
+    assert np.array_equal(rung_subset(x, y, 0.1, seed=4)[1], subsets[0][1])
+    assert not np.array_equal(rung_subset(x, y, 0.1, seed=5)[1], subsets[0][1])
+    assert len(rung_subset(x, y, 1e-6, seed=4)[1]) == 1
+
+
+def test_halving_over_data_trains_each_rung_on_its_fraction(tmp_path):
+    """min_data=0.25, eta=2: rung 0 on 24 of 96 samples, rung 1 on 48, rung 2 on all 96."""
+    from tfnas._tf import keras
+    from tfnas.tuner import NASTuner
+
+    steps = {}
+
+    class Steps(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            steps.setdefault("per_epoch", []).append(self.params["steps"])
+
+    x, y = tiny_data()
+    halving = {"min_epochs": 1, "eta": 2, "max_epochs": 4, "min_data": 0.25}
+    oracle = RandomSearchOracle(space(), Constraints(max_arena_bytes=20_000, arena="total"),
+                                max_trials=7, seed=2, halving=halving)  # fmt: skip
+    tuner = NASTuner(oracle, directory=tmp_path, project_name="p", verbose=0)
+    tuner.search(
+        x, y, validation_data=tiny_data(48, 1), epochs=4, batch_size=8, callbacks=[Steps()]
+    )
+    rows = json.loads((tmp_path / "p" / "report.json").read_text())["trials"]
+    fraction = {0: 0.25, 1: 0.5, 2: 1.0}
+    assert {r["rung"] for r in rows} == {0, 1, 2}  # every rung is reached
+    for row, per_epoch in zip(
+        sorted(rows, key=lambda r: r["trial_id"]), steps["per_epoch"], strict=True
+    ):
+        assert row["data_fraction"] == fraction[row["rung"]]
+        assert per_epoch == 96 * fraction[row["rung"]] / 8  # batches of 8 over the rung's samples
+
+
 def test_front_2d_is_a_staircase_and_the_plot_has_three_views(tmp_path):
     from tfnas.tuner.report import front_2d, plot_pareto
 

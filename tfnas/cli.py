@@ -125,6 +125,9 @@ def _search_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-epochs", type=int, help="successive halving: new candidates train this "
                    "many epochs; the best 1/eta continue from their weights up to --epochs")  # fmt: skip
     p.add_argument("--eta", type=int, help=f"successive halving rate (default {d.eta})")
+    p.add_argument("--min-data", type=float, help="successive halving over the data too: new "
+                   "candidates train on this fraction of the training set, each rung on eta times "
+                   "more (default: all of it at every rung)")  # fmt: skip
     p.add_argument("--final-epochs", type=int, help="retrain the best feasible architectures on the "
                    "whole training split for N epochs; best.tflite is the final model")  # fmt: skip
     p.add_argument(

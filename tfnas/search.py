@@ -53,6 +53,9 @@ class SearchConfig:
     #: Successive halving: new candidates train this many epochs; the best 1/eta continue to ``epochs``.
     min_epochs: int | None = None
     eta: int = 3
+    #: Successive halving over the data too: new candidates train on this fraction of the
+    #: training set, each rung on ``eta`` times more (at most all of it). Needs ``min_epochs``.
+    min_data: float | None = None
     #: Final fit: retrain the best ``final_top`` feasible architectures on the whole training
     #: split for this many epochs; ``best.tflite`` is then the best final model.
     final_epochs: int | None = None
@@ -245,6 +248,17 @@ def _check_search_settings(config: SearchConfig) -> None:
             f"min_epochs and promotes the best up to epochs). Received: min_epochs="
             f"{config.min_epochs}, epochs={config.epochs}"
         )
+    data = config.min_data
+    if data is not None:
+        if isinstance(data, bool) or not isinstance(data, (int, float)) or not 0 < data <= 1:
+            raise InputError(
+                f"min_data must be a fraction of the training set in (0, 1]. Received: min_data={data!r}"
+            )
+        if config.min_epochs is None:
+            raise InputError(
+                "min_data is a successive-halving setting and needs min_epochs (the epochs of a new "
+                f"candidate). Received: min_data={data!r}, min_epochs=None"
+            )
 
 
 #: Outputs a search writes for its best feasible model (removed when no trial is feasible any more).
@@ -297,6 +311,8 @@ def run_search(config: SearchConfig, verbose: int = 1) -> dict:
     if config.min_epochs is not None:
         kwargs["halving"] = {"min_epochs": config.min_epochs, "eta": config.eta,
                              "max_epochs": config.epochs}  # fmt: skip
+        if config.min_data is not None:
+            kwargs["halving"]["min_data"] = config.min_data
     train = training_subset(data, config.proxy_samples, config.strategy, config.seed)
     out = Path(config.out)
     if out.exists() and not out.is_dir():

@@ -64,6 +64,12 @@ class NASOracle(keras_tuner.Oracle):
         ``e0 * eta**r`` epochs, up to ``E``. Promotions are trials too (they
         count in ``max_trials``) and carry ``tuner/trial_id`` (the parent),
         ``tuner/initial_epoch`` and ``tuner/epochs``, as keras-tuner's Hyperband does.
+        With ``"min_data": f`` (a fraction in (0, 1], default 1) the training
+        set is a fidelity too: rung ``r`` trains on the first
+        ``min(1, f * eta**r)`` of one fixed, seeded shuffle of it (the tuner
+        takes the subset; a promotion sees every sample its parent saw, and
+        more), so a large dataset screens new candidates at a fraction of an
+        epoch's cost. Trials carry the fraction as ``tuner/data``.
     lease_seconds:
         Distributed search (keras-tuner's chief and workers): a worker that
         has not been heard from for this long (workers send a heartbeat every
@@ -337,7 +343,14 @@ class NASOracle(keras_tuner.Oracle):
         if self.halving:
             values.update({"tuner/epochs": self.halving["min_epochs"], "tuner/initial_epoch": 0,
                            "tuner/rung": 0})  # fmt: skip
+            if self.halving["min_data"] < 1:
+                values["tuner/data"] = self.rung_data(0)
         return values
+
+    def rung_data(self, rung: int) -> float:
+        """The fraction of the training set a trial of ``rung`` trains on (``min_data * eta**rung``, capped at 1)."""
+        h = self.halving
+        return float(min(1.0, h["min_data"] * h["eta"] ** rung))
 
     def rung_epochs(self, rung: int) -> int:
         """Epochs a trial of ``rung`` has trained in all (``min_epochs * eta**rung``, capped)."""
@@ -364,13 +377,16 @@ class NASOracle(keras_tuner.Oracle):
             )
             for trial in ranked[:quota]:
                 if trial.trial_id not in promoted:
-                    return {
+                    values = {
                         "genome": trial.hyperparameters.values["genome"],
                         "tuner/trial_id": trial.trial_id,
                         "tuner/initial_epoch": self.rung_epochs(rung),
                         "tuner/epochs": self.rung_epochs(rung + 1),
                         "tuner/rung": rung + 1,
                     }
+                    if h["min_data"] < 1:
+                        values["tuner/data"] = self.rung_data(rung + 1)
+                    return values
         return None
 
     def _check_consecutive_failures(self) -> None:
@@ -459,13 +475,20 @@ def _check_halving(halving: dict | None) -> dict | None:
             "halving must be a dict with min_epochs, eta and max_epochs. "
             f"Received: halving={halving!r}"
         )
-    unknown = sorted(set(halving) - {"min_epochs", "eta", "max_epochs"})
+    unknown = sorted(set(halving) - {"min_epochs", "eta", "max_epochs", "min_data"})
     if unknown:
         raise ValueError(
-            f"Unknown halving settings {unknown}. Expected min_epochs, eta, max_epochs. "
+            f"Unknown halving settings {unknown}. Expected min_epochs, eta, max_epochs, min_data. "
             f"Received: {halving}"
         )
-    h = {"min_epochs": 1, "eta": 3, **halving}
+    h = {"min_epochs": 1, "eta": 3, "min_data": 1.0, **halving}
+    data = h["min_data"]
+    if isinstance(data, bool) or not isinstance(data, (int, float)) or not 0 < data <= 1:
+        raise ValueError(
+            "halving['min_data'] must be a fraction of the training set in (0, 1]. "
+            f"Received: min_data={data!r}"
+        )
+    h["min_data"] = float(data)
     for key in ("min_epochs", "eta", "max_epochs"):
         value = h.get(key)
         if (

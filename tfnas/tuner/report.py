@@ -43,6 +43,8 @@ def _row(trial, metrics: dict) -> dict:
     if "tuner/rung" in values:
         row["rung"] = int(values["tuner/rung"])
         row["parent"] = values.get("tuner/trial_id")
+    if "tuner/data" in values:
+        row["data_fraction"] = float(values["tuner/data"])
     return row
 
 

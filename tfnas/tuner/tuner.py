@@ -216,6 +216,21 @@ def fit_recipe(model, x, y, *, epochs: int, batch_size: int = 32, learning_rate:
               epochs=epochs, initial_epoch=initial_epoch, verbose=0, callbacks=callbacks)  # fmt: skip
 
 
+def rung_subset(x, y, fraction: float, seed: int):
+    """The first ``fraction`` of one seeded shuffle of ``(x, y)``, in the data's own order.
+
+    The shuffle depends only on ``seed`` and ``len(x)``, so a larger fraction
+    holds every sample of a smaller one: a promoted trial keeps training on what
+    its parent saw, plus more.
+    """
+    n = len(x)
+    keep = min(n, max(1, int(np.ceil(fraction * n - 1e-9))))
+    if keep == n:
+        return x, y
+    chosen = np.sort(np.random.default_rng(seed).permutation(n)[:keep])
+    return x[chosen], y[chosen]
+
+
 def _diverged(model) -> bool:
     return any(not np.all(np.isfinite(w)) for w in model.get_weights())
 
@@ -418,6 +433,8 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         model = build_model(genome, seed=self.local_oracle.seed + int(trial.trial_id))
         initial_epoch = int(values.get("tuner/initial_epoch", 0))
         epochs = int(values.get("tuner/epochs", epochs))
+        if "tuner/data" in values:  # successive halving over the data as well as the epochs
+            x, y = rung_subset(x, y, float(values["tuner/data"]), self.local_oracle.seed)
         parent = values.get("tuner/trial_id")
         if parent:  # successive halving: continue from the parent's weights
             model.load_weights(str(Path(self.get_trial_dir(parent)) / "weights.h5"))

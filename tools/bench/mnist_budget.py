@@ -185,7 +185,12 @@ def run(args) -> dict:
     start = time.perf_counter()
     if name in ("micronas", "evolution_fast", "evolution"):
         common = {"max_trials": many, "seed": args.seed, "proxy_weights": args.proxy_weights}
-        halving = {"min_epochs": 1, "eta": 3, "max_epochs": args.top_epochs}
+        halving = {
+            "min_epochs": 1,
+            "eta": 3,
+            "max_epochs": args.top_epochs,
+            "min_data": args.min_data,
+        }
         if name == "micronas":
             oracle = MicroNASOracle(space, constraints, pool=args.pool, halving=halving, **common)
         else:
@@ -249,7 +254,7 @@ def run(args) -> dict:
     return {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "contender": name,
             "task": args.task, "seed": args.seed, "budget_seconds": args.budget,
             "settings": {k: getattr(args, k) for k in ("train", "val", "test", "epochs", "top_epochs", "final_epochs",
-                                                       "final_data", "pool", "proxy_pool")}
+                                                       "final_data", "pool", "proxy_pool", "min_data")}
                         | {"proxy_weights": getattr(tuner.oracle, "proxy_weights", None)},
             "commit": commit, "summary": summary, "trial_rows": rows}  # fmt: skip
 
@@ -264,9 +269,18 @@ def _commit() -> str | None:
 
 
 def _label(run) -> str:
-    """The contender's name, marked when its hybrid proxy weighed the parameter count."""
-    weights = run.get("settings", {}).get("proxy_weights") or {}
-    return run["contender"] + (" (+params)" if weights.get("params") else "")
+    """The contender's name, marked where its settings differ from the first runs' defaults.
+
+    ``+params``: the hybrid proxy weighed the parameter count; ``50k``: searched on
+    50,000 training images (not 10,000); ``data 0.2``: halving over the data from that fraction.
+    """
+    settings = run.get("settings", {})
+    marks = ["+params"] if (settings.get("proxy_weights") or {}).get("params") else []
+    if settings.get("train", 10_000) != 10_000:
+        marks.append(f"{settings['train'] // 1000}k")
+    if settings.get("min_data", 1.0) < 1:
+        marks.append(f"data {settings['min_data']:g}")
+    return run["contender"] + (f" ({', '.join(marks)})" if marks else "")
 
 
 def _means(runs) -> str:
@@ -318,15 +332,17 @@ def merge(paths, out) -> dict:
     lines = ["| contender | seed | trials (feasible) | best feasible int8 test acc after search | after final fit "
              "| its planned B / weights B / MACs | hypervolume | s to reach the best keras-tuner search acc |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    peers = {}
+    peers = {}  # per seed and training-set size: the best keras-tuner validation accuracy
+
+    def _key(r):
+        return r["seed"], r.get("settings", {}).get("train", 10_000)
+
     for r in runs:
         if r["contender"].startswith("kt_") and r["summary"]["best"]:
-            peers[r["seed"]] = max(
-                peers.get(r["seed"], 0.0), r["summary"]["best"]["val_int8_accuracy"]
-            )
-    for r in sorted(runs, key=lambda r: (r["seed"], CONTENDERS.index(r["contender"]))):
+            peers[_key(r)] = max(peers.get(_key(r), 0.0), r["summary"]["best"]["val_int8_accuracy"])
+    for r in sorted(runs, key=lambda r: (*_key(r), CONTENDERS.index(r["contender"]))):
         s, b = r["summary"], r["summary"]["best"]
-        target = peers.get(r["seed"])
+        target = peers.get(_key(r))
         reach = next((row["ended_at"] for row in sorted(r["trial_rows"], key=lambda q: q.get("ended_at") or 1e18)
                       if row.get("feasible") and target is not None and row["int8_accuracy"] >= target), None)  # fmt: skip
         fin = s.get("final", {})
@@ -368,6 +384,9 @@ def main(argv=None) -> int:
     p.add_argument("--test", type=int, default=10_000)
     p.add_argument("--pool", type=int, default=150, help="micronas: candidates ranked zero-shot")
     p.add_argument("--proxy-pool", type=int, default=5, help="evolution_fast: candidates per trial")
+    p.add_argument("--min-data", type=float, default=1.0,
+                   help="micronas, evolution_fast: halving over the data too, rung 0 on this fraction "
+                   "of --train, each rung on 3x more")  # fmt: skip
     p.add_argument("--proxy-weights", type=json.loads, default=None,
                    help='micronas, evolution_fast: hybrid weights as JSON, e.g. \'{"params": 1}\'')  # fmt: skip
     p.add_argument("--seed", type=int, default=1)
