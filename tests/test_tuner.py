@@ -206,6 +206,34 @@ def test_halving_continues_from_the_parent_and_final_fit_replaces_best(tmp_path)
     assert (out / "search" / "final" / final["best"] / "model.tflite").stat().st_mtime_ns == mtime
 
 
+def test_final_fit_quantizes_as_the_trials_did(tmp_path, monkeypatch):
+    """A QAT search's final models are QAT too, and the setting is part of what a rerun reuses."""
+    import tfnas.tuner.tuner as tuner_module
+    from tfnas.tuner import NASTuner
+
+    wrapped = []
+
+    def spy(model, **kwargs):
+        wrapped.append(model.name)
+        return real(model, **kwargs)
+
+    real = tuner_module.quantize_aware
+    monkeypatch.setattr(tuner_module, "quantize_aware", spy)
+    x, y = tiny_data()
+    oracle = RandomSearchOracle(space(), Constraints(max_arena_bytes=20_000, arena="total"),
+                                max_trials=2, seed=1)  # fmt: skip
+    tuner = NASTuner(oracle, directory=tmp_path, project_name="p", verbose=0, quantization="qat")
+    tuner.search(x, y, validation_data=tiny_data(48, 1), epochs=1, batch_size=16)
+    assert len(wrapped) == 2  # one QAT fine-tune per trial
+    final = tuner.final_fit(x, y, tiny_data(48, 1), top_k=1, epochs=1, batch_size=16)
+    assert len(wrapped) == 3 and final["settings"]["quantization"] == "qat"
+    fit = final["fits"][0]
+    tflite = (tmp_path / "p" / "final" / fit["trial_id"] / "model.tflite").read_bytes()
+    assert len(tflite) == fit["flash_bytes"]
+    tuner.final_fit(x, y, tiny_data(48, 1), top_k=1, epochs=1, batch_size=16)
+    assert len(wrapped) == 3  # the same settings: read back, not redone
+
+
 def test_rung_subset_is_nested_paired_and_seeded():
     from tfnas.tuner.tuner import rung_subset
 

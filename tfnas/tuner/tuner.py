@@ -452,15 +452,7 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         if not np.isfinite(val_accuracy) or _diverged(model):
             raise keras_tuner.errors.FailedTrialError("training diverged (NaN loss or weights)")
         model.save_weights(str(trial_dir / "weights.h5"))
-        deployed = model
-        if self.prune_sparsity:
-            deployed = prune_magnitude(deployed, x, y, target_sparsity=self.prune_sparsity,
-                                       batch_size=batch_size, learning_rate=self.learning_rate / 3)  # fmt: skip
-        if self.quantization == "qat":
-            deployed = quantize_aware(deployed, preserve_sparsity=bool(self.prune_sparsity))
-            self._compile(deployed, self.learning_rate / 3)
-            deployed.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
-            match_pooling_ranges(deployed)
+        deployed = self._compress(model, x, y, batch_size)
         train_seconds = time.perf_counter() - start
         if live:
             live.show("converting to int8 and measuring the arena")
@@ -474,6 +466,19 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
                        seconds=time.perf_counter() - start)  # fmt: skip
         keras.backend.clear_session()
         return metrics
+
+    def _compress(self, model, x, y, batch_size: int):
+        """The trained model as it is converted: pruned and QAT-fine-tuned when the tuner says so."""
+        deployed = model
+        if self.prune_sparsity:
+            deployed = prune_magnitude(deployed, x, y, target_sparsity=self.prune_sparsity,
+                                       batch_size=batch_size, learning_rate=self.learning_rate / 3)  # fmt: skip
+        if self.quantization == "qat":
+            deployed = quantize_aware(deployed, preserve_sparsity=bool(self.prune_sparsity))
+            self._compile(deployed, self.learning_rate / 3)
+            deployed.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
+            match_pooling_ranges(deployed)
+        return deployed
 
     def _live(self) -> bool:
         """A live line during each trial: only on a terminal, never on a worker."""
@@ -542,7 +547,9 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
         Each is trained on ``(x, y)`` (pass the whole training split) for
         ``epochs`` with a cosine learning-rate schedule and the tuner's
-        augmentation, then converted and measured again exactly as a trial.
+        augmentation, then pruned and quantized as the trials were
+        (``prune_sparsity``, ``quantization="qat"``) and converted and measured
+        again exactly as a trial.
         Results go to ``PROJECT_DIR/final/<trial_id>/`` and ``PROJECT_DIR/final.json``;
         the report's ``final`` section and :meth:`get_final_tflite` read them. A
         fit already in ``final.json`` with the same settings is not redone, so
@@ -561,6 +568,12 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         path = Path(self.project_dir) / "final.json"
         settings = {"epochs": epochs, "batch_size": batch_size,
                     "learning_rate": learning_rate or self.learning_rate}  # fmt: skip
+        # Compression the final models get, as the trials did (named only when not the
+        # default, so the final fits of a plain PTQ search saved before stay valid).
+        if self.quantization != "ptq":
+            settings["quantization"] = self.quantization
+        if self.prune_sparsity:
+            settings["prune_sparsity"] = self.prune_sparsity
         state = json.loads(path.read_text()) if path.exists() else {}
         done = (
             {f["trial_id"]: f for f in state.get("fits", [])}
@@ -613,9 +626,11 @@ class NASTuner(keras_tuner.engine.base_tuner.BaseTuner):
         if not np.isfinite(val_accuracy) or _diverged(model):
             return {"trial_id": trial.trial_id, "status": "failed", "message": "training diverged"}
         model.save_weights(str(out / "weights.h5"))
-        tflite, metrics = measure_deployed(model, x, x_val, y_val, self.oracle.constraints,
+        deployed = self._compress(model, x, y, batch_size)  # as the trials were: pruned, QAT
+        tflite, metrics = measure_deployed(deployed, x, x_val, y_val, self.oracle.constraints,
                                            calibration_samples=self.calibration_samples,
-                                           seed=self.oracle.seed, genome=genome)  # fmt: skip
+                                           seed=self.oracle.seed, genome=genome,
+                                           quantization=self.quantization)  # fmt: skip
         (out / "model.tflite").write_bytes(tflite)
         keras.backend.clear_session()
         search = self.oracle.trial_metrics(trial)
