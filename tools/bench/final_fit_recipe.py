@@ -48,6 +48,8 @@ def _pick(run: dict):
 
 
 def measure(run: dict, epochs: int, qat_epochs: int, qat_lr: float, data) -> dict:
+    import mnist_budget
+
     from tfnas._tf import keras
     from tfnas.compress import evaluate_tflite, quantize_aware, to_tflite
     from tfnas.compress.quantize import match_pooling_ranges
@@ -59,7 +61,7 @@ def measure(run: dict, epochs: int, qat_epochs: int, qat_lr: float, data) -> dic
     model = _pick(run)()
     start = time.perf_counter()
     fit_recipe(model, x, y, epochs=epochs, batch_size=64, seed=seed)
-    row = {"run": f"{run['contender']} seed {seed}", "epochs": epochs, "params": int(model.count_params()),
+    row = {"run": f"{mnist_budget._label(run)} seed {seed}", "epochs": epochs, "params": int(model.count_params()),
            "fit_seconds": time.perf_counter() - start,
            "float": float(model.evaluate(xt, yt, verbose=0)[1]),
            "ptq": evaluate_tflite(to_tflite(model, "int8", x, calibration_samples=100, seed=seed), xt, yt).accuracy}  # fmt: skip
