@@ -25,6 +25,7 @@ cosine decay, 2-pixel shifts) and scored again. Each contender writes one JSON f
 
     taskset -c 0 python tools/bench/mnist_budget.py --contender evolution --budget 1200 \\
         --seed 1 --out /tmp/budget/evolution_1.json
+    taskset -c 0 python tools/bench/mnist_budget.py --contender micronas --train 50000 --min-data 0.2 ...
     taskset -c 0 python tools/bench/mnist_budget.py --task cifar --contender evolution_fast ...
     python tools/bench/mnist_budget.py --merge /tmp/budget/*.json --out docs/mnist_budget.json
 """
