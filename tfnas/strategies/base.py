@@ -341,10 +341,15 @@ class NASOracle(keras_tuner.Oracle):
 
     def _fidelity(self, values: dict) -> dict:
         if self.halving:
-            values.update({"tuner/epochs": self.halving["min_epochs"], "tuner/initial_epoch": 0,
-                           "tuner/rung": 0})  # fmt: skip
-            if self.halving["min_data"] < 1:
-                values["tuner/data"] = self.rung_data(0)
+            values.update(self._rung_values(0))
+        return values
+
+    def _rung_values(self, rung: int) -> dict:
+        """The fidelity of a trial of ``rung``: its epochs (from where its parent stopped), and its data."""
+        values = {"tuner/initial_epoch": self.rung_epochs(rung - 1) if rung else 0,
+                  "tuner/epochs": self.rung_epochs(rung), "tuner/rung": rung}  # fmt: skip
+        if self.halving["min_data"] < 1:
+            values["tuner/data"] = self.rung_data(rung)
         return values
 
     def rung_data(self, rung: int) -> float:
@@ -377,16 +382,11 @@ class NASOracle(keras_tuner.Oracle):
             )
             for trial in ranked[:quota]:
                 if trial.trial_id not in promoted:
-                    values = {
+                    return {
                         "genome": trial.hyperparameters.values["genome"],
                         "tuner/trial_id": trial.trial_id,
-                        "tuner/initial_epoch": self.rung_epochs(rung),
-                        "tuner/epochs": self.rung_epochs(rung + 1),
-                        "tuner/rung": rung + 1,
+                        **self._rung_values(rung + 1),
                     }
-                    if h["min_data"] < 1:
-                        values["tuner/data"] = self.rung_data(rung + 1)
-                    return values
         return None
 
     def _check_consecutive_failures(self) -> None:
