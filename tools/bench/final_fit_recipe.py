@@ -1,8 +1,8 @@
 """The final-fit recipe on the picks of `mnist_budget.py` runs: more epochs, and a QAT finish.
 
 For each run file, the best feasible architecture is rebuilt from the run's
-work folder (``trial_<id>/genome.json`` for tfnas contenders, the keras-tuner
-``trial.json`` hyperparameters for the peers) and retrained from scratch with
+work folder (the hyperparameters in its ``trial_<id>/trial.json``, as
+``mnist_budget.builder`` reads them) and retrained from scratch with
 the bench's final-fit recipe (``tfnas.tuner.tuner.fit_recipe``: the whole MNIST
 training split, batch 64, Adam 3e-3 with cosine decay, 2-pixel shifts; seed =
 the run's seed) for ``--epochs``. Then it reports the float test accuracy, the
@@ -27,24 +27,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def _pick(run: dict):
-    """The run's best feasible architecture as a builder, from its work folder."""
+    """The run's best feasible architecture as a builder, from its trial's ``trial.json``."""
     import keras_tuner
     import mnist_budget
-
-    from tfnas.genome import Genome
-    from tfnas.model import build_model
 
     argv = shlex.split(run["command"])
     workdir = (
         argv[argv.index("--workdir") + 1] if "--workdir" in argv else "/tmp/tfnas_budget_bench"
     )
     trial = Path(workdir) / run["contender"] / f"trial_{run['summary']['best']['trial_id']}"
-    if (trial / "genome.json").exists():
-        genome = Genome.from_json((trial / "genome.json").read_text())
-        return lambda: build_model(genome, seed=run["seed"])
     config = json.loads((trial / "trial.json").read_text())["hyperparameters"]
     hp = keras_tuner.HyperParameters.from_config(config)
-    return lambda: mnist_budget.build_tight_cnn(hp, (28, 28, 1))
+    return mnist_budget.builder(run["contender"], hp, (28, 28, 1), run["seed"])
 
 
 def measure(run: dict, epochs: int, qat_epochs: int, qat_lr: float, data) -> dict:

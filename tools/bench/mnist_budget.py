@@ -81,6 +81,21 @@ def build_tight_cnn(hp, input_shape=(28, 28, 1)):
     return keras.Model(inputs, layers.Dense(10, activation="softmax")(x))
 
 
+def builder(contender: str, hp, input_shape, seed: int):
+    """A fresh, untrained model of a trial's architecture, from its keras-tuner hyperparameters.
+
+    The keras-tuner contenders' trials hold :func:`build_tight_cnn`'s choices; the
+    tfnas contenders' hold the genome as JSON.
+    """
+    if contender.startswith("kt_"):
+        return lambda: build_tight_cnn(hp, input_shape)
+    from tfnas.genome import Genome
+    from tfnas.model import build_model
+
+    genome = Genome.from_json(hp.values["genome"])
+    return lambda: build_model(genome, seed=seed)
+
+
 def _budgeted(tuner_cls, budget: float, log: list):
     """A tuner class that stops proposing trials once ``budget`` seconds have passed."""
 
@@ -164,8 +179,7 @@ def run(args) -> dict:
 
     from tfnas.compress import evaluate_tflite
     from tfnas.data import load_npz
-    from tfnas.genome import Genome, MicroSpace
-    from tfnas.model import build_model
+    from tfnas.genome import MicroSpace
     from tfnas.objectives import Constraints
     from tfnas.strategies import AgingEvolutionOracle, MicroNASOracle
     from tfnas.tuner import NASTuner
@@ -232,17 +246,9 @@ def run(args) -> dict:
     summary = shared.summarise(name, rows, len(getattr(oracle, "rejected", [])), wall, dirs, test)
     best = summary["best"]
     if best is not None and args.final_epochs:
-        hp_values = oracle.trials[best["trial_id"]].hyperparameters
-        if name.startswith("kt_"):
-
-            def build():
-                return build_tight_cnn(hp_values, data.input_shape)
-        else:
-            genome = Genome.from_json(hp_values.values["genome"])
-
-            def build():
-                return build_model(genome, seed=args.seed)
-
+        build = builder(
+            name, oracle.trials[best["trial_id"]].hyperparameters, data.input_shape, args.seed
+        )
         if args.final_data == "full":
             xf, yf = data.x_train, data.y_train
         else:
