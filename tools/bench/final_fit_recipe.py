@@ -3,7 +3,7 @@
 For each run file, the best feasible architecture is rebuilt from the run's
 work folder (the hyperparameters in its ``trial_<id>/trial.json``, as
 ``mnist_budget.builder`` reads them) and retrained from scratch with
-the bench's final-fit recipe (``tfnas.tuner.tuner.fit_recipe``: the whole MNIST
+the bench's final-fit recipe (``mnist_budget.train_final``: the whole MNIST
 training split, batch 64, Adam 3e-3 with cosine decay, 2-pixel shifts; seed =
 the run's seed) for ``--epochs``. Then it reports the float test accuracy, the
 int8 PTQ test accuracy, and the int8 accuracy after ``--qat-epochs`` of
@@ -51,10 +51,8 @@ def measure(run: dict, epochs: int, qat_epochs: int, qat_lr: float, data) -> dic
 
     x, y, xt, yt = data.x_train, data.y_train, data.x_test, data.y_test
     seed = run["seed"]
-    keras.utils.set_random_seed(seed)
-    model = _pick(run)()
     start = time.perf_counter()
-    fit_recipe(model, x, y, epochs=epochs, batch_size=64, seed=seed)
+    model = mnist_budget.train_final(_pick(run), x, y, epochs, seed)
     row = {"run": f"{mnist_budget._label(run)} seed {seed}", "epochs": epochs, "params": int(model.count_params()),
            "fit_seconds": time.perf_counter() - start,
            "float": float(model.evaluate(xt, yt, verbose=0)[1]),

@@ -155,16 +155,25 @@ def _peer_tuner():
     return PeerTuner
 
 
-def final_fit(build, x, y, test, constraints, epochs: int, seed: int) -> dict:
-    """The one final-fit recipe every contender's best architecture gets."""
+def train_final(build, x, y, epochs: int, seed: int):
+    """The one final-fit recipe every contender's best architecture gets: a new model, trained."""
     from tfnas._tf import keras
-    from tfnas.compress import evaluate_tflite
-    from tfnas.tuner.tuner import fit_recipe, measure_deployed
+    from tfnas.tuner.tuner import fit_recipe
 
-    start = time.perf_counter()
     keras.utils.set_random_seed(seed)
     model = build()
     fit_recipe(model, x, y, epochs=epochs, batch_size=64, seed=seed)
+    return model
+
+
+def final_fit(build, x, y, test, constraints, epochs: int, seed: int) -> dict:
+    """:func:`train_final`, then the int8 model's test accuracy and measured resources."""
+    from tfnas._tf import keras
+    from tfnas.compress import evaluate_tflite
+    from tfnas.tuner.tuner import measure_deployed
+
+    start = time.perf_counter()
+    model = train_final(build, x, y, epochs, seed)
     tflite, metrics = measure_deployed(model, x, *test, constraints, seed=seed)
     keras.backend.clear_session()
     return {"test_int8_accuracy": evaluate_tflite(tflite, *test).accuracy,
