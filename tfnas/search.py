@@ -46,7 +46,7 @@ class SearchConfig:
     #: Training samples each trial sees (MSNAS's proxy set; default: all, 5,000 for msnas).
     proxy_samples: int | None = None
     #: Extra oracle settings, e.g. MSNAS's ``alpha`` or ``lambda_macs``, MicroNAS's ``pool``,
-    #: ``proxy_weights`` (hybrid weights on ``macs`` and ``latency_ms``).
+    #: ``proxy_weights`` (hybrid weights on ``macs``, ``latency_ms``, ``params``, ``width``).
     strategy_options: dict = field(default_factory=dict)
     #: Zero-shot pre-ranking: screened candidates drawn per trial, the best by the hybrid proxy trained.
     proxy_pool: int = 1

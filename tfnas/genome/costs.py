@@ -57,6 +57,17 @@ class GenomeCosts:
         return sum(t.bytes for t in self.tensors)
 
     @property
+    def narrowest_channels(self) -> int:
+        """The fewest channels of any feature map between the input and the head.
+
+        Taken over every node output and stage output (``node_shapes``); a network
+        whose features pass through one such map is limited by it however long it
+        trains (a 1-channel conv between wider ones, say). The input and the dense
+        head do not count.
+        """
+        return min(shape[2] for shape in self.node_shapes.values())
+
+    @property
     def largest_tensor_bytes(self) -> int:
         """The largest single int8 activation tensor."""
         return max(t.bytes for t in self.tensors)

@@ -316,8 +316,8 @@ def zero_shot(
 
 def hardware_indicators(genome: Genome, device: str | None = None, *, quantization: str = "ptq",
                         kernels: str = "optimized", calibration=None) -> dict[str, float]:  # fmt: skip
-    """MACs, parameters, modelled latency (ms, with ``calibration`` if given) and the genome
-    estimate of planned bytes."""
+    """MACs, parameters, the narrowest feature map's channels (``width``), modelled latency
+    (ms, with ``calibration`` if given) and the genome estimate of planned bytes."""
     from tfnas.memory.estimate import estimate_memory
     from tfnas.objectives.latency import DEFAULT_LATENCY_DEVICE, estimate_genome_latency
 
@@ -333,6 +333,7 @@ def hardware_indicators(genome: Genome, device: str | None = None, *, quantizati
     return {
         "macs": float(costs.macs),
         "params": float(costs.params),
+        "width": float(costs.narrowest_channels),
         "latency_ms": latency,
         "planned_bytes": float(estimate.planned_bytes),
     }

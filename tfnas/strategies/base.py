@@ -55,7 +55,8 @@ class NASOracle(keras_tuner.Oracle):
         (:func:`tfnas.strategies.core.hybrid_scores`); 1 (default) trains every
         proposal. Needs :meth:`set_proxy_data` (the tuner calls it).
     proxy_weights:
-        Hybrid weights on ``macs`` and ``latency_ms`` (and ``ntk_cond``, ``regions``).
+        Hybrid weights on ``macs``, ``latency_ms``, ``params`` and ``width`` (and ``ntk_cond``,
+        ``regions``).
     halving:
         Successive halving (asynchronous, as ASHA): ``{"min_epochs": e0, "eta": eta,
         "max_epochs": E}``. A new candidate trains ``e0`` epochs (rung 0);
@@ -176,7 +177,12 @@ class NASOracle(keras_tuner.Oracle):
             )
             self.proxies[key] = {"ntk_cond": z.ntk_cond, "regions": z.regions,
                                  "macs": hw["macs"], "latency_ms": hw["latency_ms"], "params": hw["params"],
-                                 "proxy_seconds": z.seconds}  # fmt: skip
+                                 "width": hw["width"], "proxy_seconds": z.seconds}  # fmt: skip
+        elif "width" not in self.proxies[key]:
+            # saved by a search from before the width indicator: add it, without the proxies' cost
+            from tfnas.genome.costs import analyze
+
+            self.proxies[key]["width"] = float(analyze(genome).narrowest_channels)
         return self.proxies[key]
 
     def rank_by_proxy(self, genomes: list[Genome]) -> list[int]:

@@ -287,11 +287,13 @@ def _commit() -> str | None:
 def _label(run) -> str:
     """The contender's name, marked where its settings differ from the first runs' defaults.
 
-    ``+params``: the hybrid proxy weighed the parameter count; ``50k``: searched on
-    50,000 training images (not 10,000); ``data 0.2``: halving over the data from that fraction.
+    ``+params`` / ``+width``: the hybrid proxy weighed the parameter count / the narrowest
+    feature map's channels; ``50k``: searched on 50,000 training images (not 10,000);
+    ``data 0.2``: halving over the data from that fraction.
     """
     settings = run.get("settings", {})
-    marks = ["+params"] if (settings.get("proxy_weights") or {}).get("params") else []
+    weights = settings.get("proxy_weights") or {}
+    marks = [f"+{name}" for name in ("params", "width") if weights.get(name)]
     if settings.get("train", 10_000) != 10_000:
         marks.append(f"{settings['train'] // 1000}k")
     if settings.get("min_data", 1.0) < 1:

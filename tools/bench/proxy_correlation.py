@@ -71,6 +71,7 @@ def _bootstrap(fn, a, b, reps: int = 1000, seed: int = 0) -> list[float]:
 
 def summarise(rows: list[dict]) -> dict:
     """τ and ρ (with bootstrap CIs) of each indicator against int8 accuracy, per space."""
+    from tfnas.genome import Genome, analyze
     from tfnas.strategies.core import hybrid_scores
 
     out = {}
@@ -79,14 +80,19 @@ def summarise(rows: list[dict]) -> dict:
         if len(mine) < 5:
             continue
         acc = [r["int8_accuracy"] for r in mine]
+        # rows measured before the width indicator get it from their genome
+        width = [r.get("width", analyze(Genome.from_dict(r["genome"])).narrowest_channels)
+                 for r in mine]  # fmt: skip
         records = [
-            {"ntk_cond": r["ntk_cond"], "regions": r["regions"], "params": r["params"]}
-            for r in mine
+            {"ntk_cond": r["ntk_cond"], "regions": r["regions"], "params": r["params"], "width": w}
+            for r, w in zip(mine, width)
         ]
         hybrid = hybrid_scores(records)
-        # the two adaptations docs/benchmarks.md reports: a capacity term, with and without κ
+        # the adaptations docs/benchmarks.md reports: a capacity term, with and without κ,
+        # and a bottleneck term
         with_params = hybrid_scores(records, {"params": 1.0})
         regions_params = hybrid_scores(records, {"ntk_cond": 0.0, "params": 1.0})
+        with_width = hybrid_scores(records, {"width": 1.0})
         indicators = {
             # signed so that higher should mean more accurate
             "-log10(ntk_cond)": [
@@ -97,6 +103,8 @@ def summarise(rows: list[dict]) -> dict:
             "-hybrid_rank": list(-hybrid),
             "-hybrid_rank(+params)": list(-with_params),
             "-rank(regions+params)": list(-regions_params),
+            "-hybrid_rank(+width)": list(-with_width),
+            "width": width,
             "log10(macs)": [math.log10(max(r["macs"], 1)) for r in mine],
             "log10(params)": [math.log10(max(r["params"], 1)) for r in mine],
         }
@@ -131,7 +139,8 @@ def measure(space_name: str, index: int, data, args) -> dict:
     costs = analyze(genome)
     return {"space": space_name, "i": index, "ntk_cond": z.ntk_cond, "ntk_conds": list(z.ntk_conds),
             "regions": z.regions, "joint_regions": z.joint_regions, "proxy_seconds": z.seconds,
-            "macs": costs.macs, "params": costs.params, "int8_accuracy": int8,
+            "macs": costs.macs, "params": costs.params, "width": costs.narrowest_channels,
+            "int8_accuracy": int8,
             "train_seconds": time.perf_counter() - start, "genome": genome.to_dict()}  # fmt: skip
 
 
