@@ -85,7 +85,7 @@ def summarise(rows: list[dict]) -> dict:
                  for r in mine]  # fmt: skip
         records = [
             {"ntk_cond": r["ntk_cond"], "regions": r["regions"], "params": r["params"], "width": w}
-            for r, w in zip(mine, width)
+            for r, w in zip(mine, width, strict=True)
         ]
         hybrid = hybrid_scores(records)
         # the adaptations docs/benchmarks.md reports: a capacity term, with and without κ,
