@@ -207,6 +207,31 @@ def test_costs_by_hand_1d_concat_and_strided_conv_downsample():
     assert c.macs == 49 * 10 * 4 + 49 * 3 * 10 * 2 + 25 * 3 * 6 * 7 + 13 * 7 * 2
 
 
+def test_narrowest_channels_is_the_bottleneck_cut_by_hand():
+    def width(*stages, downsamples=(), shape=(8, 8, 1)):
+        g = Genome(list(stages), list(downsamples), input_shape=shape, num_classes=3)
+        return analyze(g).narrowest_channels
+
+    # a chain: its narrowest layer (the 1-channel image input does not count)
+    assert width(chain(conv(3, 5), conv(3, 1), conv(3, 12))) == 1
+    assert width(chain(conv(3, 5), conv(3, 4), conv(3, 12))) == 4
+    # a depthwise conv on the input keeps the input's channels: a cut of 3 on RGB
+    assert (
+        width(chain({"op": "dwconv", "kernel": 3, "stride": 1}, conv(3, 8)), shape=(8, 8, 3)) == 3
+    )
+    # parallel branches add up: 1 + 2 channels concatenated, then a 6-channel conv
+    s = nx.DiGraph()
+    s.add_nodes_from([IN, ("a", conv(3, 1)), ("b", conv(1, 2)), ("c", conv(3, 6)), OUT])
+    s.add_edges_from([(IN, "a"), (IN, "b"), ("a", "c"), ("b", "c"), ("c", OUT)])
+    assert width(chain(conv(3, 4)), s, downsamples=[Downsample("none")]) == 3
+    # a skip around a 1-channel conv: the 4 channels of the stage input still pass
+    r = nx.DiGraph()
+    r.add_nodes_from([IN, ("n", conv(3, 1)), ("m", conv(3, 4)),
+                      ("add", {"op": "identity", "merge": "add"}), OUT])  # fmt: skip
+    r.add_edges_from([(IN, "n"), ("n", "m"), ("m", "add"), (IN, "add"), ("add", OUT)])
+    assert width(chain(conv(3, 4)), r, downsamples=[Downsample("maxpool")]) == 4
+
+
 def test_cost_of_transferred_task():
     g = MSNASSpace((16, 16, 1), 10, stages=2, nodes=3).sample(1)
     own, other = analyze(g), analyze(g, input_shape=(32, 32, 3), num_classes=4)

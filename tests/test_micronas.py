@@ -183,3 +183,31 @@ def test_hybrid_capacity_term_prefers_more_parameters():
     ]
     np.testing.assert_allclose(hybrid_scores(records), [1.0, 1.0])  # ties: mean ranks 0.5 + 0.5
     np.testing.assert_allclose(hybrid_scores(records, {"params": 2.0}), [1.0 + 2.0, 1.0 + 0.0])
+
+
+def test_hybrid_width_term_prefers_the_wider_bottleneck():
+    records = [
+        {"ntk_cond": 2.0, "regions": 9.0, "width": 1.0},
+        {"ntk_cond": 3.0, "regions": 8.0, "width": 6.0},
+    ]
+    np.testing.assert_allclose(hybrid_scores(records), [0.0, 2.0])  # MicroNAS alone: the first
+    np.testing.assert_allclose(hybrid_scores(records, {"width": 3.0}), [0.0 + 3.0, 2.0 + 0.0])
+
+
+def test_saved_proxy_scores_gain_the_width_without_recomputing(monkeypatch):
+    # A search saved before the width indicator resumes: its cached records get the width
+    # from the genome, and the expensive proxies are not run again.
+    import tfnas.proxies
+
+    space = get_space("micro", (8, 8, 1), 10, max_blocks=3, max_channels=16)
+    oracle = RandomSearchOracle(space, Constraints(), seed=5, proxy_weights={"width": 1.0})
+    genome = space.sample(3)
+    old = {"ntk_cond": 7.0, "regions": 3.0, "macs": 1.0, "latency_ms": 1.0, "params": 1.0}
+    oracle.proxies[genome.canonical_hash()] = dict(old)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the proxies ran again")
+
+    monkeypatch.setattr(tfnas.proxies, "zero_shot", boom)
+    record = oracle.zero_shot(genome)
+    assert record == {**old, "width": float(analyze(genome).narrowest_channels)}

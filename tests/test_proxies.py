@@ -139,4 +139,5 @@ def test_hardware_indicators_agree_with_analytic_costs():
         hw = hardware_indicators(g)
         assert hw["macs"] == analyze(g).macs == sum(_genome_macs_by_kind(g).values())
         assert hw["planned_bytes"] == estimate_memory(g).planned_bytes
+        assert hw["width"] == analyze(g).narrowest_channels >= 1
         assert hw["latency_ms"] > 0

@@ -14,7 +14,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tfnas.genome.genome import OUT, Genome
+import networkx as nx
+
+from tfnas.genome.genome import IN, OUT, Genome
 from tfnas.genome.ops import node_macs, node_params
 
 __all__ = ["TensorCost", "GenomeCosts", "analyze"]
@@ -44,28 +46,26 @@ class GenomeCosts:
         (``"s{stage}/out"`` is the stage output).
     tensors:
         Every activation tensor in execution order.
+    narrowest_channels:
+        The network's bottleneck width: the fewest channels that every feature
+        passes through on its way from the input to the head (a minimum cut of
+        the stage graphs, each node weighing its output channels). Branches
+        joined by concatenation or addition add their widths, so a skip
+        connection bypasses a narrow branch; the input itself does not count.
+        A 1-channel conv between wider ones makes it 1 however long the
+        network trains.
     """
 
     params: int
     macs: int
     node_shapes: dict[str, tuple[int, int, int]]
     tensors: tuple[TensorCost, ...]
+    narrowest_channels: int
 
     @property
     def activation_bytes(self) -> int:
         """Sum of all int8 activation tensors (an upper bound on arena need)."""
         return sum(t.bytes for t in self.tensors)
-
-    @property
-    def narrowest_channels(self) -> int:
-        """The fewest channels of any feature map between the input and the head.
-
-        Taken over every node output and stage output (``node_shapes``); a network
-        whose features pass through one such map is limited by it however long it
-        trains (a 1-channel conv between wider ones, say). The input and the dense
-        head do not count.
-        """
-        return min(shape[2] for shape in self.node_shapes.values())
 
     @property
     def largest_tensor_bytes(self) -> int:
@@ -109,6 +109,7 @@ def analyze(
     shape = genome.spatial_input_shape(input_shape)
     one_d = genome.one_d if input_shape is None else len(tuple(input_shape)) == 2
     params = macs = 0
+    narrowest = math.inf
     tensors = [TensorCost("input", tuple(shape), math.prod(shape))]
     node_shapes: dict[str, tuple[int, int, int]] = {}
 
@@ -132,6 +133,7 @@ def analyze(
                 add(f"s{s}_{node}", outputs[node])
             node_shapes[f"s{s}/{node}"] = outputs[node]
         node_shapes[f"s{s}/{OUT}"] = outputs[OUT]
+        narrowest = min(narrowest, _stage_cut(graph, outputs, count_input=s > 0))
         shape = outputs[OUT]
         if s < len(genome.downsamples):
             d = genome.downsamples[s]
@@ -151,4 +153,21 @@ def analyze(
         add(f"dense{i}" if i < len(genome.head.hidden) else "classifier", (units,))
         features = units
     add("softmax", (classes,))
-    return GenomeCosts(params, macs, node_shapes, tuple(tensors))
+    return GenomeCosts(params, macs, node_shapes, tuple(tensors), int(narrowest))
+
+
+def _stage_cut(graph, outputs: dict, *, count_input: bool) -> int:
+    """The fewest channels whose removal cuts a stage's input from its output.
+
+    Each node becomes an edge ``node/i -> node/o`` whose capacity is its output
+    channels; graph edges have no capacity limit. The stage input (the image, in
+    the first stage) is left uncut unless ``count_input``.
+    """
+    flow = nx.DiGraph()
+    for node in graph.nodes:
+        if node == IN and not count_input:
+            flow.add_edge(f"{node}/i", f"{node}/o")  # no capacity: never cut
+        else:
+            flow.add_edge(f"{node}/i", f"{node}/o", capacity=outputs[node][2])
+    flow.add_edges_from((f"{u}/o", f"{v}/i") for u, v in graph.edges)
+    return int(nx.minimum_cut_value(flow, f"{IN}/i", f"{OUT}/o"))
