@@ -211,3 +211,33 @@ def test_saved_proxy_scores_gain_the_width_without_recomputing(monkeypatch):
     monkeypatch.setattr(tfnas.proxies, "zero_shot", boom)
     record = oracle.zero_shot(genome)
     assert record == {**old, "width": float(analyze(genome).narrowest_channels)}
+
+
+def test_report_rows_show_each_trials_proxies_and_width(tmp_path):
+    from tfnas.tuner.report import build_report
+
+    space = get_space("micro", (8, 8, 1), 10, max_blocks=2, max_channels=8)
+    oracle = RandomSearchOracle(space, Constraints(), max_trials=10, seed=1)
+    oracle._set_project_dir(str(tmp_path), "p")
+    for i in range(3):
+        trial = oracle.create_trial("tuner0")
+        oracle.update_trial(trial.trial_id, {"score": 0.1 * i, "feasible": 1.0, "int8_accuracy": 0.5,
+                                             "arena_bytes": 100 + i, "flash_bytes": 200, "macs": 300})  # fmt: skip
+        trial.status = keras_tuner.engine.trial.TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+    genomes = {t.trial_id: Genome.from_json(t.hyperparameters.values["genome"])
+               for t in oracle.trials.values()}  # fmt: skip
+    saved = next(iter(genomes.values())).canonical_hash()  # one record from before the width term
+    for trial_id, g in genomes.items():
+        record = {"ntk_cond": float(trial_id), "regions": 2.0}
+        if g.canonical_hash() != saved:
+            record["width"] = float(analyze(g).narrowest_channels)
+        oracle.proxies[g.canonical_hash()] = record
+    rows = {r["trial_id"]: r for r in build_report(oracle, "cortex-m")["trials"]}
+    assert len({g.canonical_hash() for g in genomes.values()}) == 3
+    for trial_id, g in genomes.items():
+        assert rows[trial_id]["ntk_cond"] == float(trial_id)
+        if g.canonical_hash() == saved:
+            assert "width" not in rows[trial_id]
+        else:
+            assert rows[trial_id]["width"] == analyze(g).narrowest_channels

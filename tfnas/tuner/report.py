@@ -65,6 +65,8 @@ def build_report(oracle, target: str) -> dict:
                 kappa = scored["ntk_cond"]
                 row["ntk_cond"] = kappa if kappa != float("inf") else None  # None: singular NTK
                 row["regions"] = scored["regions"]
+                if "width" in scored:  # scored before the width indicator: none
+                    row["width"] = int(scored["width"])
         runs = getattr(oracle, "assignments", {}).get(trial_id)
         if runs and distributed:  # which worker ran it (more than one: its lease ran out once)
             row["worker"], row["runs"] = runs[-1], len(runs)
