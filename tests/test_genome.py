@@ -21,6 +21,7 @@ from tfnas.genome import (
     mutations,
     parse_op_choice,
 )
+from tfnas.genome.costs import narrowest_channels
 
 TASKS = [((16, 16, 1), 10), ((49, 10), 12), ((32, 32, 3), 10)]
 
@@ -210,7 +211,7 @@ def test_costs_by_hand_1d_concat_and_strided_conv_downsample():
 def test_narrowest_channels_is_the_bottleneck_cut_by_hand():
     def width(*stages, downsamples=(), shape=(8, 8, 1)):
         g = Genome(list(stages), list(downsamples), input_shape=shape, num_classes=3)
-        return analyze(g).narrowest_channels
+        return narrowest_channels(g)
 
     # a chain: its narrowest layer (the 1-channel image input does not count)
     assert width(chain(conv(3, 5), conv(3, 1), conv(3, 12))) == 1

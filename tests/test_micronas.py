@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from tfnas.genome import Genome, analyze, get_space
+from tfnas.genome.costs import narrowest_channels
 from tfnas.objectives import Constraints
 from tfnas.strategies import AgingEvolutionOracle, RandomSearchOracle, hybrid_scores, prune_edges
 
@@ -210,7 +211,7 @@ def test_saved_proxy_scores_gain_the_width_without_recomputing(monkeypatch):
 
     monkeypatch.setattr(tfnas.proxies, "zero_shot", boom)
     record = oracle.zero_shot(genome)
-    assert record == {**old, "width": float(analyze(genome).narrowest_channels)}
+    assert record == {**old, "width": float(narrowest_channels(genome))}
 
 
 def test_report_rows_show_each_trials_proxies_and_width(tmp_path):
@@ -231,7 +232,7 @@ def test_report_rows_show_each_trials_proxies_and_width(tmp_path):
     for trial_id, g in genomes.items():
         record = {"ntk_cond": float(trial_id), "regions": 2.0}
         if g.canonical_hash() != saved:
-            record["width"] = float(analyze(g).narrowest_channels)
+            record["width"] = float(narrowest_channels(g))
         oracle.proxies[g.canonical_hash()] = record
     rows = {r["trial_id"]: r for r in build_report(oracle, "cortex-m")["trials"]}
     assert len({g.canonical_hash() for g in genomes.values()}) == 3
@@ -240,4 +241,4 @@ def test_report_rows_show_each_trials_proxies_and_width(tmp_path):
         if g.canonical_hash() == saved:
             assert "width" not in rows[trial_id]
         else:
-            assert rows[trial_id]["width"] == analyze(g).narrowest_channels
+            assert rows[trial_id]["width"] == narrowest_channels(g)

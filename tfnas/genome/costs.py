@@ -19,7 +19,7 @@ import networkx as nx
 from tfnas.genome.genome import IN, OUT, Genome
 from tfnas.genome.ops import node_macs, node_params
 
-__all__ = ["TensorCost", "GenomeCosts", "analyze"]
+__all__ = ["TensorCost", "GenomeCosts", "analyze", "narrowest_channels"]
 
 
 @dataclass(frozen=True)
@@ -46,21 +46,12 @@ class GenomeCosts:
         (``"s{stage}/out"`` is the stage output).
     tensors:
         Every activation tensor in execution order.
-    narrowest_channels:
-        The network's bottleneck width: the fewest channels that every feature
-        passes through on its way from the input to the head (a minimum cut of
-        the stage graphs, each node weighing its output channels). Branches
-        joined by concatenation or addition add their widths, so a skip
-        connection bypasses a narrow branch; the input itself does not count.
-        A 1-channel conv between wider ones makes it 1 however long the
-        network trains.
     """
 
     params: int
     macs: int
     node_shapes: dict[str, tuple[int, int, int]]
     tensors: tuple[TensorCost, ...]
-    narrowest_channels: int
 
     @property
     def activation_bytes(self) -> int:
@@ -109,7 +100,6 @@ def analyze(
     shape = genome.spatial_input_shape(input_shape)
     one_d = genome.one_d if input_shape is None else len(tuple(input_shape)) == 2
     params = macs = 0
-    narrowest = math.inf
     tensors = [TensorCost("input", tuple(shape), math.prod(shape))]
     node_shapes: dict[str, tuple[int, int, int]] = {}
 
@@ -133,7 +123,6 @@ def analyze(
                 add(f"s{s}_{node}", outputs[node])
             node_shapes[f"s{s}/{node}"] = outputs[node]
         node_shapes[f"s{s}/{OUT}"] = outputs[OUT]
-        narrowest = min(narrowest, _stage_cut(graph, outputs, count_input=s > 0))
         shape = outputs[OUT]
         if s < len(genome.downsamples):
             d = genome.downsamples[s]
@@ -153,7 +142,29 @@ def analyze(
         add(f"dense{i}" if i < len(genome.head.hidden) else "classifier", (units,))
         features = units
     add("softmax", (classes,))
-    return GenomeCosts(params, macs, node_shapes, tuple(tensors), int(narrowest))
+    return GenomeCosts(params, macs, node_shapes, tuple(tensors))
+
+
+def narrowest_channels(genome: Genome) -> int:
+    """The network's bottleneck width: the fewest channels that every feature passes
+    through on its way from the input to the head.
+
+    A minimum cut of the stage graphs, each node weighing its output channels.
+    Branches joined by concatenation or addition add their widths, so a skip
+    connection bypasses a narrow branch; the input itself does not count. A
+    1-channel conv between wider ones makes it 1 however long the network trains.
+    Kept out of :func:`analyze`, which screening calls on every proposal: the
+    cuts would make it about 4x slower.
+    """
+    shape = genome.spatial_input_shape()
+    narrowest = math.inf
+    for s, graph in enumerate(genome.stages):
+        outputs = genome.stage_shapes(s, shape)[1]
+        narrowest = min(narrowest, _stage_cut(graph, outputs, count_input=s > 0))
+        shape = outputs[OUT]
+        if s < len(genome.downsamples):
+            shape = genome.downsample_shape(s, shape)
+    return int(narrowest)
 
 
 def _stage_cut(graph, outputs: dict, *, count_input: bool) -> int:

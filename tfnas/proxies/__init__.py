@@ -48,6 +48,7 @@ import numpy as np
 
 from tfnas._tf import keras, tf
 from tfnas.genome import Genome, analyze
+from tfnas.genome.costs import narrowest_channels
 from tfnas.model import build_model
 from tfnas.model.builder import reseed
 
@@ -316,7 +317,7 @@ def zero_shot(
 
 def hardware_indicators(genome: Genome, device: str | None = None, *, quantization: str = "ptq",
                         kernels: str = "optimized", calibration=None) -> dict[str, float]:  # fmt: skip
-    """MACs, parameters, the narrowest feature map's channels (``width``), modelled latency
+    """MACs, parameters, the bottleneck width (``width``, :func:`narrowest_channels`), modelled latency
     (ms, with ``calibration`` if given) and the genome estimate of planned bytes."""
     from tfnas.memory.estimate import estimate_memory
     from tfnas.objectives.latency import DEFAULT_LATENCY_DEVICE, estimate_genome_latency
@@ -333,7 +334,7 @@ def hardware_indicators(genome: Genome, device: str | None = None, *, quantizati
     return {
         "macs": float(costs.macs),
         "params": float(costs.params),
-        "width": float(costs.narrowest_channels),
+        "width": float(narrowest_channels(genome)),
         "latency_ms": latency,
         "planned_bytes": float(estimate.planned_bytes),
     }

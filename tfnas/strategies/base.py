@@ -180,9 +180,9 @@ class NASOracle(keras_tuner.Oracle):
                                  "width": hw["width"], "proxy_seconds": z.seconds}  # fmt: skip
         elif "width" not in self.proxies[key]:
             # saved by a search from before the width indicator: add it, without the proxies' cost
-            from tfnas.genome.costs import analyze
+            from tfnas.genome.costs import narrowest_channels
 
-            self.proxies[key]["width"] = float(analyze(genome).narrowest_channels)
+            self.proxies[key]["width"] = float(narrowest_channels(genome))
         return self.proxies[key]
 
     def rank_by_proxy(self, genomes: list[Genome]) -> list[int]:

@@ -122,9 +122,9 @@ def tournament(
 #: ``params`` and ``width`` count with their weights (0 by default). ``params`` (more is
 #: better) is tfnas's capacity term: on the micro and cell spaces it raised the hybrid's
 #: Kendall τ against trained int8 accuracy from +0.62 to +0.68 and from +0.15 to +0.31.
-#: ``width`` (more is better) is the narrowest feature map's channel count
-#: (:attr:`tfnas.genome.costs.GenomeCosts.narrowest_channels`), a bottleneck term: on the micro space it
-#: raised the hybrid's τ on CIFAR-10 from +0.45 to +0.57 (docs/benchmarks.md).
+#: ``width`` (more is better) is the bottleneck width
+#: (:func:`tfnas.genome.costs.narrowest_channels`): on the micro space it raised the
+#: hybrid's τ on CIFAR-10 from +0.45 to +0.56 (docs/benchmarks.md).
 HYBRID_METRICS = (
     ("ntk_cond", "min"),
     ("regions", "max"),
@@ -173,7 +173,7 @@ def hybrid_scores(
     ``rank(κ, lower better) + rank(regions, higher better)`` plus
     ``weights["macs"] * rank(MACs)``, ``weights["latency_ms"] * rank(latency)`` and
     ``weights["params"] * rank(parameters, more is better)`` and
-    ``weights["width"] * rank(narrowest channels, more is better)``, ranks taken within
+    ``weights["width"] * rank(bottleneck width, more is better)``, ranks taken within
     ``records``.
     """
     weights = {"ntk_cond": 1.0, "regions": 1.0, "macs": 0.0, "latency_ms": 0.0, "params": 0.0,

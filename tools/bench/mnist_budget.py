@@ -287,8 +287,8 @@ def _commit() -> str | None:
 def _label(run) -> str:
     """The contender's name, marked where its settings differ from the first runs' defaults.
 
-    ``+params`` / ``+width``: the hybrid proxy weighed the parameter count / the narrowest
-    feature map's channels; ``50k``: searched on 50,000 training images (not 10,000);
+    ``+params`` / ``+width``: the hybrid proxy weighed the parameter count / the bottleneck
+    width; ``50k``: searched on 50,000 training images (not 10,000);
     ``data 0.2``: halving over the data from that fraction.
     """
     settings = run.get("settings", {})

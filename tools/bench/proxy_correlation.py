@@ -71,7 +71,8 @@ def _bootstrap(fn, a, b, reps: int = 1000, seed: int = 0) -> list[float]:
 
 def summarise(rows: list[dict]) -> dict:
     """τ and ρ (with bootstrap CIs) of each indicator against int8 accuracy, per space."""
-    from tfnas.genome import Genome, analyze
+    from tfnas.genome import Genome
+    from tfnas.genome.costs import narrowest_channels
     from tfnas.strategies.core import hybrid_scores
 
     out = {}
@@ -81,7 +82,7 @@ def summarise(rows: list[dict]) -> dict:
             continue
         acc = [r["int8_accuracy"] for r in mine]
         # rows measured before the width indicator get it from their genome
-        width = [r.get("width", analyze(Genome.from_dict(r["genome"])).narrowest_channels)
+        width = [r["width"] if "width" in r else narrowest_channels(Genome.from_dict(r["genome"]))
                  for r in mine]  # fmt: skip
         records = [
             {"ntk_cond": r["ntk_cond"], "regions": r["regions"], "params": r["params"], "width": w}
@@ -119,6 +120,7 @@ def measure(space_name: str, index: int, data, args) -> dict:
     from tfnas._tf import keras
     from tfnas.compress import evaluate_tflite, to_tflite
     from tfnas.genome import analyze, get_space
+    from tfnas.genome.costs import narrowest_channels
     from tfnas.model import build_model
     from tfnas.proxies import zero_shot
     from tfnas.tuner.tuner import fit_recipe
@@ -139,7 +141,7 @@ def measure(space_name: str, index: int, data, args) -> dict:
     costs = analyze(genome)
     return {"space": space_name, "i": index, "ntk_cond": z.ntk_cond, "ntk_conds": list(z.ntk_conds),
             "regions": z.regions, "joint_regions": z.joint_regions, "proxy_seconds": z.seconds,
-            "macs": costs.macs, "params": costs.params, "width": costs.narrowest_channels,
+            "macs": costs.macs, "params": costs.params, "width": narrowest_channels(genome),
             "int8_accuracy": int8,
             "train_seconds": time.perf_counter() - start, "genome": genome.to_dict()}  # fmt: skip
 
