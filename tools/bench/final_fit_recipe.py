@@ -27,10 +27,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def _pick(run: dict):
-    """The run's best feasible architecture as a builder, from its trial's ``trial.json``."""
+    """The run's best feasible architecture as a builder.
+
+    From the run's own record of it (runs since this field was added), else from
+    its trial's ``trial.json`` in the run's work folder.
+    """
     import keras_tuner
     import mnist_budget
 
+    saved = run["summary"]["best"].get("hyperparameters")
+    if saved is not None:
+        hp = keras_tuner.HyperParameters()
+        hp.values.update(saved)
+        return mnist_budget.builder(run["contender"], hp, (28, 28, 1), run["seed"])
     argv = shlex.split(run["command"])
     workdir = (
         argv[argv.index("--workdir") + 1] if "--workdir" in argv else "/tmp/tfnas_budget_bench"

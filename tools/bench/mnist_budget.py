@@ -254,6 +254,10 @@ def run(args) -> dict:
     dirs = {r["trial_id"]: tuner.get_trial_dir(r["trial_id"]) for r in rows}
     summary = shared.summarise(name, rows, len(getattr(oracle, "rejected", [])), wall, dirs, test)
     best = summary["best"]
+    if best is not None:
+        # The pick's architecture itself, so that later final-fit studies need no work folder.
+        best["hyperparameters"] = {k: v for k, v in oracle.trials[best["trial_id"]].hyperparameters.values.items()
+                                   if not k.startswith("tuner/")}  # fmt: skip
     if best is not None and args.final_epochs:
         build = builder(
             name, oracle.trials[best["trial_id"]].hyperparameters, data.input_shape, args.seed
