@@ -349,8 +349,66 @@ def _capacity(runs) -> str:
     return "\n".join(lines)
 
 
+def _sign_test(wins: int, losses: int) -> float:
+    """Two-sided sign-test p-value of ``wins`` against ``losses`` (ties left out)."""
+    from math import comb
+
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    tail = sum(comb(n, k) for k in range(min(wins, losses) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def _accuracy(run, stage: str):
+    """The run's best feasible int8 test accuracy after ``"search"`` or after the ``"final"`` fit."""
+    summary = run["summary"]
+    if stage == "search":
+        return summary["best"]["test_int8_accuracy"]
+    return summary.get("final", {}).get("test_int8_accuracy")
+
+
+def _paired(runs, resamples: int = 10_000) -> str:
+    """Each tfnas contender against each keras-tuner one on the seeds both ran (same training size).
+
+    Per stage: the mean of the per-seed differences (tfnas minus keras-tuner) with a 95%
+    bootstrap interval over the seeds, wins / ties / losses and the sign test's p-value.
+    Only a pair run on one machine is a fair comparison, so each seed's two runs must be.
+    """
+    lines = ["| pair | training images | seeds | stage | mean difference [95% CI] | wins / ties / losses | sign test p |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    by = {}
+    for r in runs:
+        if r["summary"]["best"]:
+            key = (_label(r), r.get("settings", {}).get("train", 10_000))
+            by.setdefault(key, {})[r["seed"]] = r
+    rng = np.random.default_rng(0)
+    for (a, size), mine in sorted(by.items()):
+        if a.startswith("kt_"):
+            continue
+        for (b, size_b), theirs in sorted(by.items()):
+            seeds = sorted(set(mine) & set(theirs))
+            if not b.startswith("kt_") or size_b != size or len(seeds) < 2:
+                continue
+            for stage in ("search", "final fit"):
+                pairs = [(_accuracy(mine[k], stage), _accuracy(theirs[k], stage)) for k in seeds]
+                d = np.array([x - y for x, y in pairs if x is not None and y is not None])
+                if len(d) < 2:
+                    continue
+                boot = d[rng.integers(0, len(d), (resamples, len(d)))].mean(axis=1)
+                lo, hi = np.percentile(boot, [2.5, 97.5])
+                w, t, l_ = int((d > 0).sum()), int((d == 0).sum()), int((d < 0).sum())
+                lines.append(f"| {a} − {b} | {size:,} | {', '.join(map(str, seeds))} | after {stage} | "
+                             f"{100 * d.mean():+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}] points | "
+                             f"{w} / {t} / {l_} | {_sign_test(w, l_):.2f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def merge(paths, out) -> dict:
-    runs = [json.loads(Path(p).read_text()) for p in paths]
+    runs = []
+    for path in paths:  # run files, or files an earlier merge wrote
+        loaded = json.loads(Path(path).read_text())
+        runs += loaded.get("runs", [loaded])
     lines = ["| contender | seed | trials (feasible) | best feasible int8 test acc after search | after final fit "
              "| its planned B / weights B / MACs | hypervolume | s to reach the best keras-tuner search acc |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -376,7 +434,7 @@ def merge(paths, out) -> dict:
             if b
             else f"| {_label(r)} | {r['seed']} | {s['completed']} (0) | none | - | - | {s['hypervolume']:.4f} | - |"
         )
-    table = "\n".join(lines) + "\n\n" + _means(runs) + "\n\n" + _capacity(runs)
+    table = "\n\n".join(["\n".join(lines), _means(runs), _paired(runs), _capacity(runs)])
     result = {"runs": runs, "table": table}
     if out:
         Path(out).write_text(json.dumps(result, indent=1))
